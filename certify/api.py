@@ -1,0 +1,65 @@
+"""``certify.run``: a certification without invoking pytest yourself.
+
+It drives pytest in this process (so the project's own ``@pytest.mark.certify`` checks,
+listed under the policy's ``checks``, are part of the verdict) and returns the
+:class:`certify.session.RunResult`.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from certify.errors import CertifyError, ConfigError
+from certify.policy import load_policy
+
+
+class _Capture:
+    """A pytest plugin object that keeps the run's result."""
+
+    def __init__(self) -> None:
+        self.result: Any = None
+        self.error: str | None = None
+
+    def pytest_unconfigure(self, config: Any) -> None:
+        from certify.plugins.pytest_certify import error_key, result_key
+
+        self.result = config.stash.get(result_key, None)
+        self.error = config.stash.get(error_key, None)
+
+
+def run(policy_path: str | Path = "certify.toml", out_dir: str | Path | None = None, *,
+        seed: int | None = None, pytest_args: Sequence[str] = (), quiet: bool = False) -> Any:
+    """Certify the candidate named by ``policy_path``; returns a ``RunResult``.
+
+    Raises :class:`certify.errors.ConfigError` (and friends) for bad input, with the
+    one-line message pytest printed.
+    """
+    import pytest
+
+    policy_path = Path(policy_path).resolve()
+    policy = load_policy(policy_path)  # validate before pytest starts: a clear error
+    args = ["--certify", f"--certify-policy={policy_path}", f"--rootdir={policy.base_dir}",
+            "-p", "no:cacheprovider", "-m", "certify", "-W", "ignore::DeprecationWarning"]
+    if out_dir is not None:
+        args.append(f"--certify-out={Path(out_dir).resolve()}")
+    if seed is not None:
+        args.append(f"--certify-seed={seed}")
+    if quiet:
+        args.append("-q")
+    args += list(pytest_args)
+    capture = _Capture()
+    with tempfile.TemporaryDirectory(prefix="certify-nochecks-") as empty:
+        # Without project checks, pytest is pointed at an empty folder: only the
+        # built-in suites' checks are collected.
+        args += [str(policy.resolve(p)) for p in policy.checks] or [empty]
+        code = pytest.main(args, plugins=[capture])
+    if capture.error:
+        raise CertifyError(capture.error)
+    if capture.result is None:
+        if code == pytest.ExitCode.USAGE_ERROR:
+            raise ConfigError("certification did not start (see the error above)")
+        raise CertifyError(f"certification did not finish (pytest exit code {int(code)})")
+    return capture.result

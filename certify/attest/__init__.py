@@ -1,0 +1,1 @@
+"""Signing: in-toto Statements in DSSE envelopes (see issue: signed certificate)."""

@@ -1,0 +1,50 @@
+"""Run the embedded demo: build a small credit-risk project offline and certify its candidate.
+
+Everything is written inside one folder (default ./certify-demo). With --sabotage KIND
+the candidate (or the data) is broken on purpose and the run must come out REJECTED.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from certify.errors import ExitCode
+
+HELP = "build and certify the embedded demo project (offline)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from certify.demo import SABOTAGES
+
+    parser.add_argument("--dir", type=Path, default=Path("certify-demo"),
+                        help="folder to build the demo project in (default: ./certify-demo)")
+    parser.add_argument("--sabotage", choices=sorted(SABOTAGES), default=None,
+                        help="break the candidate on purpose: "
+                             + "; ".join(f"{k}: {v.description}" for k, v in sorted(SABOTAGES.items())))
+    parser.add_argument("--seed", type=int, default=None, help="override the policy's seed")
+
+
+def main(args: argparse.Namespace) -> ExitCode:
+    from rich.console import Console
+
+    from certify.api import run
+    from certify.demo import SABOTAGES, build_project
+
+    console = Console(stderr=True)
+    with console.status("building the demo project (data, baseline, candidate)…"):
+        policy, project = build_project(args.dir.resolve(), args.sabotage)
+    console.print(f"demo project: {args.dir}  policy: {policy.name}")
+    result = run(policy, seed=args.seed)
+    decision = result.verdict.decision.value
+    style = {"CERTIFIED": "bold green", "REJECTED": "bold red"}.get(decision, "bold yellow")
+    console.print(f"\nverdict: [{style}]{decision}[/]")
+    for reason in result.verdict.reasons:
+        console.print(f"  - {reason}")
+    console.print(f"outputs: {result.run_dir}")
+    for name, path in result.outputs.items():
+        console.print(f"  {name}: {path}")
+    if args.sabotage:
+        expected = SABOTAGES[args.sabotage].expect_reason
+        console.print(f"(sabotage '{args.sabotage}' is expected to be REJECTED by {expected})")
+    return ExitCode.OK if result.verdict.certified else ExitCode.FAILED

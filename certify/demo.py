@@ -1,0 +1,221 @@
+"""The embedded demo: a small credit-risk project made from scratch, offline.
+
+``certify demo`` writes, inside one folder of the current directory: generated data
+(deterministic), a baseline and a candidate model (skops files), a signing key pair, a
+policy, and the certification outputs. ``--sabotage KIND`` swaps in a candidate (or
+data) that must come out REJECTED for the stated reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+SEED = 7
+N_REFERENCE = 3000
+N_EVALUATION = 2000
+FEATURES = ["age", "income", "debt_ratio", "credit_lines", "late_payments",
+            "employment_years", "home_ownership", "purpose", "sex"]
+TARGET = "default"
+
+
+def make_credit_data(n: int, seed: int, *, shift: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Synthetic credit-risk rows; the label follows a known logistic rule with noise."""
+    rng = np.random.default_rng(seed)
+    age = rng.integers(21, 75, n)
+    income = np.round(rng.lognormal(10.6, 0.45, n), 2)
+    debt_ratio = np.round(np.clip(rng.beta(2, 5, n) * 1.5, 0, 1.5), 4)
+    credit_lines = rng.poisson(4, n)
+    late = rng.poisson(0.6, n)
+    employment = np.round(np.clip(rng.gamma(2.0, 3.0, n), 0, 45), 1)
+    home = rng.choice(["rent", "own", "mortgage"], n, p=[0.45, 0.2, 0.35])
+    purpose = rng.choice(["car", "home", "education", "business", "other"], n,
+                         p=[0.3, 0.25, 0.15, 0.15, 0.15])
+    sex = rng.choice(["female", "male"], n)
+    if shift:
+        if "income_factor" in shift:
+            income = np.round(income * shift["income_factor"], 2)
+        if "new_purpose" in shift:
+            purpose = np.where(rng.random(n) < 0.35, shift["new_purpose"], purpose)
+    # Non-linear on purpose (thresholds, interactions), so that the boosted candidate
+    # has a real edge over the linear baseline.
+    logit = (-2.0 + 4.0 * (debt_ratio > 0.45) + 1.2 * late * (home == "rent")
+             - 1.5 * (np.log(income) - 10.6) - 0.08 * employment
+             + 1.5 * ((age < 30) | (age > 65)) + 0.8 * (purpose == "business")
+             + 1.2 * np.sin(credit_lines))
+    p = 1 / (1 + np.exp(-logit))
+    y = (rng.random(n) < p).astype(int)
+    if shift and "label_flip" in shift:
+        flip = rng.random(n) < shift["label_flip"]
+        y = np.where(flip, 1, y)
+    return pd.DataFrame({
+        "age": age, "income": income, "debt_ratio": debt_ratio, "credit_lines": credit_lines,
+        "late_payments": late, "employment_years": employment, "home_ownership": home,
+        "purpose": purpose, "sex": sex, TARGET: y,
+    })
+
+
+def preprocessor() -> Any:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    numeric = ["age", "income", "debt_ratio", "credit_lines", "late_payments", "employment_years"]
+    return ColumnTransformer([
+        ("num", StandardScaler(), numeric),
+        ("cat", OneHotEncoder(handle_unknown="ignore"), ["home_ownership", "purpose"]),
+    ])
+
+
+def baseline_model() -> Any:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    return Pipeline([("prep", preprocessor()), ("clf", LogisticRegression(max_iter=500))])
+
+
+def candidate_model() -> Any:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.pipeline import Pipeline
+
+    return Pipeline([("prep", preprocessor()),
+                     ("clf", HistGradientBoostingClassifier(max_iter=150, learning_rate=0.08,
+                                                            max_leaf_nodes=15, random_state=SEED))])
+
+
+@dataclasses.dataclass
+class DemoProject:
+    """What a sabotage may change before the project is written."""
+
+    root: Path
+    reference: pd.DataFrame
+    evaluation: pd.DataFrame
+    baseline: Any
+    candidate: Any
+    policy_extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+    expect: str = "CERTIFIED"
+
+
+@dataclasses.dataclass(frozen=True)
+class Sabotage:
+    description: str
+    apply: Callable[[DemoProject], None]
+    expect_reason: str
+
+
+def _worse(project: DemoProject) -> None:
+    """A candidate trained on a tenth of the data, with half its labels scrambled."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    rng = np.random.default_rng(SEED + 1)
+    ref = project.reference.sample(frac=0.1, random_state=SEED)
+    y = ref[TARGET].to_numpy().copy()
+    scramble = rng.random(len(y)) < 0.5
+    y[scramble] = rng.integers(0, 2, scramble.sum())
+    model = Pipeline([("prep", preprocessor()), ("clf", LogisticRegression(C=0.01, max_iter=500))])
+    model.fit(ref[FEATURES], y)
+    project.candidate = model
+    project.expect = "REJECTED"
+
+
+#: KIND -> sabotage. Suites add theirs here.
+SABOTAGES: dict[str, Sabotage] = {
+    "worse": Sabotage("a candidate clearly worse than the baseline", _worse, "quality::roc_auc"),
+}
+
+
+def _save(model: Any, path: Path) -> list[str]:
+    import skops.io as sio
+
+    data = sio.dumps(model)
+    path.write_bytes(data)
+    return sorted(sio.get_untrusted_types(data=data))
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    raise TypeError(type(value))
+
+
+def render_policy(sections: dict[str, Any]) -> str:
+    """Write a nested dict as TOML (enough for our own policies)."""
+    top = [f"{k} = {_toml_value(v)}" for k, v in sections.items() if not isinstance(v, dict)]
+    out = ["# Written by `certify demo`. Every key is documented in the README.", *top, ""]
+
+    def table(prefix: str, value: dict[str, Any]) -> None:
+        scalars = {k: v for k, v in value.items() if not isinstance(v, dict) or not v
+                   or not all(isinstance(x, dict) for x in v.values())}
+        nested = {k: v for k, v in value.items() if k not in scalars}
+        out.append(f"[{prefix}]")
+        out.extend(f"{k} = {_toml_value(v)}" for k, v in scalars.items())
+        out.append("")
+        for k, v in nested.items():
+            table(f"{prefix}.{k}", v)
+
+    for key, value in sections.items():
+        if isinstance(value, dict):
+            table(key, value)
+    return "\n".join(out)
+
+
+def build_project(root: Path, sabotage: str | None = None, *, suites: dict[str, Any] | None = None,
+                  fast: bool = False) -> tuple[Path, DemoProject]:
+    """Write the demo project into ``root``; returns the policy path."""
+    root.mkdir(parents=True, exist_ok=True)
+    reference = make_credit_data(N_REFERENCE, SEED)
+    evaluation = make_credit_data(N_EVALUATION, SEED + 100)
+    baseline, candidate = baseline_model(), candidate_model()
+    baseline.fit(reference[FEATURES], reference[TARGET])
+    candidate.fit(reference[FEATURES], reference[TARGET])
+    project = DemoProject(root, reference, evaluation, baseline, candidate)
+    if sabotage is not None:
+        SABOTAGES[sabotage].apply(project)
+    tag = f"-{sabotage}" if sabotage else ""
+    data_dir, model_dir = root / "data", root / "models"
+    data_dir.mkdir(exist_ok=True)
+    model_dir.mkdir(exist_ok=True)
+    project.reference.to_csv(data_dir / "reference.csv", index=False)
+    project.evaluation.to_csv(data_dir / f"evaluation{tag}.csv", index=False)
+    base_trusted = _save(project.baseline, model_dir / "baseline.skops")
+    cand_trusted = _save(project.candidate, model_dir / f"candidate{tag}.skops")
+    policy: dict[str, Any] = {
+        "task": "classification",
+        "seed": 20240611,
+        "output_dir": "certify-out",
+        "sensitive_columns": ["income"],
+        "protected_attributes": ["sex"],
+        "candidate": {"path": f"models/candidate{tag}.skops", "name": f"credit-gbm{tag or ''}",
+                      "trusted_types": cand_trusted},
+        "baseline": {"path": "models/baseline.skops", "name": "credit-logreg",
+                     "trusted_types": base_trusted},
+        "data": {"reference": "data/reference.csv", "evaluation": f"data/evaluation{tag}.csv",
+                 "target": TARGET},
+        "signing": {"valid_for_days": 7},
+        "suites": {
+            "quality": {"slices": ["home_ownership"], "margin": 0.01,
+                        "thresholds": {"accuracy": {"fail": 0.6, "warn": 0.65}}},
+            **(suites or {}),
+        },
+    }
+    for key, value in project.policy_extra.items():
+        if isinstance(value, dict) and isinstance(policy.get(key), dict):
+            policy[key].update(value)
+        else:
+            policy[key] = value
+    path = root / f"certify{tag}.toml"
+    path.write_text(render_policy(policy))
+    return path, project

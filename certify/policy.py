@@ -1,0 +1,350 @@
+"""The policy: ``certify.toml`` (or ``[tool.certify]`` in ``pyproject.toml``), parsed and validated.
+
+Every key, its type and its default is declared here (and in each suite's settings
+model); ``certify schema`` prints the JSON Schema generated from these models and the
+same schema ships as ``certify/schemas/policy.schema.json``.
+
+Paths in the policy are relative to the policy file's directory. They are kept as
+written, so that the policy digest does not depend on where the project is checked out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import json
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
+
+from certify.errors import ConfigError
+
+DEFAULT_SEED = 20240611
+POLICY_FILENAME = "certify.toml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelSpec(_Strict):
+    """Where a model comes from and how to load it.
+
+    A bare string in the policy is shorthand for ``{path = "..."}``.
+    """
+
+    path: str | None = Field(default=None, description="Model file, relative to the policy file.")
+    url: str | None = Field(default=None, description="HTTP endpoint (format 'http').")
+    format: str | None = Field(
+        default=None,
+        description="Adapter: 'skops', 'joblib', 'http' or a third-party adapter name "
+        "(entry-point group certify.adapters). Inferred from the file suffix or url.",
+    )
+    name: str | None = Field(default=None, description="Display name (default: file name or url).")
+    allow_pickle: bool = Field(
+        default=False,
+        description="Required for joblib/pickle files: loading them runs arbitrary code. "
+        "Prefer skops for files you did not build.",
+    )
+    trusted_types: list[str] = Field(
+        default_factory=list,
+        description="skops: extra types to trust when loading (review them first).",
+    )
+    # HTTP adapter
+    headers: dict[str, str] = Field(
+        default_factory=dict,
+        description="HTTP headers; a value 'env:NAME' is read from the environment and never logged.",
+    )
+    timeout_s: float = Field(default=10.0, gt=0, description="HTTP request timeout.")
+    retries: int = Field(default=2, ge=0, description="HTTP retries on connection errors and 5xx.")
+    request_field: str = "instances"
+    predictions_field: str = "predictions"
+    probabilities_field: str | None = "probabilities"
+    classes: list[Any] | None = Field(
+        default=None, description="HTTP: class labels in the order of the returned probabilities."
+    )
+    options: dict[str, Any] = Field(default_factory=dict, description="Third-party adapter options.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"url": value} if value.startswith(("http://", "https://")) else {"path": value}
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ModelSpec:
+        if not self.path and not self.url:
+            raise ValueError("a model needs 'path' or 'url'")
+        if self.format is None:
+            if self.url:
+                self.format = "http"
+            else:
+                suffix = Path(str(self.path)).suffix.lower()
+                self.format = {".skops": "skops", ".joblib": "joblib", ".pkl": "joblib",
+                               ".pickle": "joblib"}.get(suffix)
+                if self.format is None:
+                    raise ValueError(
+                        f"cannot tell the model format from '{self.path}'; set 'format'"
+                    )
+        if self.format == "joblib" and not self.allow_pickle:
+            raise ValueError(
+                "joblib/pickle models run code when loaded; set allow_pickle = true to accept "
+                "that, or save the model with skops"
+            )
+        return self
+
+    def display_name(self) -> str:
+        if self.name:
+            return self.name
+        return Path(self.path).name if self.path else str(self.url)
+
+
+class ColumnOverride(_Strict):
+    """Overrides of the schema inferred from the reference data, per column."""
+
+    kind: Literal["numeric", "categorical", "boolean"] | None = None
+    min: float | None = None
+    max: float | None = None
+    categories: list[Any] | None = None
+    nullable: bool | None = None
+
+
+class DataSpec(_Strict):
+    reference: str = Field(description="Reference (training) data: CSV or Parquet.")
+    evaluation: str = Field(description="Evaluation (holdout) data: CSV or Parquet.")
+    target: str = Field(description="Target column name.")
+    features: list[str] | None = Field(
+        default=None, description="Feature columns in model order (default: all but target)."
+    )
+    columns: dict[str, ColumnOverride] = Field(
+        default_factory=dict, description="Schema overrides per column."
+    )
+
+
+class SigningSpec(_Strict):
+    key: str | None = Field(
+        default=None,
+        description="Private key PEM path (relative to the policy). The environment variable "
+        "CERTIFY_SIGNING_KEY (PEM text or a path) takes precedence.",
+    )
+    passphrase_env: str = Field(
+        default="CERTIFY_SIGNING_KEY_PASSPHRASE",
+        description="Environment variable holding the key's passphrase.",
+    )
+    valid_for_days: float = Field(
+        default=7.0, gt=0, le=366, description="Certificate lifetime (expiresAt - issuedAt)."
+    )
+
+
+class Waiver(_Strict):
+    check: str = Field(min_length=1, description="Check id or glob, e.g. 'drift::ks[*]'.")
+    reason: str = Field(min_length=1)
+    approver: str = Field(min_length=1)
+    expires: dt.date = Field(description="Last day the waiver applies (YYYY-MM-DD).")
+
+    @field_validator("expires", mode="before")
+    @classmethod
+    def _date_only(cls, value: Any) -> Any:
+        if isinstance(value, dt.datetime):
+            return value.date()
+        return value
+
+
+class PolicyBase(_Strict):
+    """Fields common to every policy; ``suites`` is added from the suite registry."""
+
+    candidate: ModelSpec = Field(description="The model to certify.")
+    baseline: ModelSpec | None = Field(
+        default=None, description="The model in production (absent on a first deployment)."
+    )
+    task: Literal["classification", "regression"] | None = Field(
+        default=None, description="Inferred from the target when omitted."
+    )
+    data: DataSpec
+    seed: int = Field(default=DEFAULT_SEED, description="Root of every random choice.")
+    output_dir: str = Field(default="certify-out", description="Where runs are written.")
+    required_suites: list[str] | None = Field(
+        default=None, description="Suites that must run (default: every enabled suite)."
+    )
+    sensitive_columns: list[str] = Field(
+        default_factory=list, description="Never written raw into reports or artifacts."
+    )
+    protected_attributes: list[str] = Field(
+        default_factory=list, description="Columns for group-fairness gaps (quality suite)."
+    )
+    checks: list[str] = Field(
+        default_factory=list,
+        description="Paths of the project's own @pytest.mark.certify checks, for 'certify run'.",
+    )
+    signing: SigningSpec = Field(default_factory=SigningSpec)
+    waivers: list[Waiver] = Field(default_factory=list)
+    suites: Any = None
+
+    _source: Path | None = PrivateAttr(default=None)
+
+    @property
+    def source(self) -> Path | None:
+        """The file this policy was read from."""
+        return self._source
+
+    @property
+    def base_dir(self) -> Path:
+        return self._source.parent if self._source else Path.cwd()
+
+    def resolve(self, relpath: str) -> Path:
+        path = Path(relpath).expanduser()
+        return path if path.is_absolute() else (self.base_dir / path)
+
+    def suite_settings(self, name: str) -> Any:
+        return getattr(self.suites, name)
+
+    def enabled_suites(self) -> list[str]:
+        return [name for name in type(self.suites).model_fields
+                if getattr(self.suites, name).enabled]
+
+    def required(self) -> list[str]:
+        return list(self.required_suites) if self.required_suites is not None else self.enabled_suites()
+
+    def digest(self) -> str:
+        """sha256 of the canonical JSON of the validated policy (sorted keys, defaults resolved)."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# Kept as an alias so that type hints read naturally.
+Policy = PolicyBase
+
+
+@functools.cache
+def policy_model() -> type[PolicyBase]:
+    """The policy model with one ``suites.<name>`` section per registered suite."""
+    from certify.registry import suite_classes
+
+    fields: dict[str, Any] = {
+        name: (cls.settings_model, Field(default_factory=cls.settings_model,
+                                         description=cls.description or None))
+        for name, cls in suite_classes().items()
+    }
+    suites_model = create_model(  # type: ignore[call-overload]
+        "Suites", __config__=ConfigDict(extra="forbid"), **fields
+    )
+    return create_model(  # type: ignore[call-overload,no-any-return]
+        "Policy",
+        __base__=PolicyBase,
+        suites=(suites_model, Field(default_factory=suites_model,
+                                    description="Per-suite settings, [suites.<name>].")),
+    )
+
+
+def policy_json_schema() -> dict[str, Any]:
+    schema = policy_model().model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "pytest-certify policy"
+    return schema
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def format_validation_error(exc: ValidationError, where: str) -> str:
+    """One line per problem, each naming the key and the file."""
+    lines = []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if p not in ("function-after[_one_source(), ModelSpec]",))
+        key = _loc(loc)
+        if err["type"] == "extra_forbidden":
+            lines.append(f"{where}: unknown key '{key}'")
+        elif err["type"] == "missing":
+            lines.append(f"{where}: missing required key '{key}'")
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+            got = err.get("input")
+            shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
+            lines.append(f"{where}: {key}: {msg}{shown}")
+    return lines[0] if len(lines) == 1 else "; ".join(lines)
+
+
+def _check_files(policy: PolicyBase, where: str) -> None:
+    def need(key: str, relpath: str | None) -> None:
+        if relpath is None:
+            return
+        path = policy.resolve(relpath)
+        if not path.exists():
+            raise ConfigError(f"{where}: {key}: file not found: {path}")
+
+    need("candidate.path", policy.candidate.path)
+    if policy.baseline is not None:
+        need("baseline.path", policy.baseline.path)
+    need("data.reference", policy.data.reference)
+    need("data.evaluation", policy.data.evaluation)
+    for i, path in enumerate(policy.checks):
+        need(f"checks[{i}]", path)
+    unknown = [s for s in policy.required_suites or [] if s not in type(policy.suites).model_fields]
+    if unknown:
+        raise ConfigError(f"{where}: required_suites: unknown suite {unknown[0]!r}")
+
+
+def policy_from_mapping(data: dict[str, Any], source: Path | None = None,
+                        *, check_files: bool = True) -> PolicyBase:
+    where = str(source) if source else "policy"
+    try:
+        policy = policy_model().model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, where)) from None
+    policy._source = source.resolve() if source else None
+    if check_files:
+        _check_files(policy, where)
+    return policy
+
+
+def load_policy(path: str | Path) -> PolicyBase:
+    """Read and validate a policy file (``certify.toml`` or a ``pyproject.toml``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: policy file not found")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    if path.name == "pyproject.toml":
+        section = raw.get("tool", {}).get("certify")
+        if section is None:
+            raise ConfigError(f"{path}: no [tool.certify] section")
+        raw = section
+    return policy_from_mapping(raw, path)
+
+
+def find_policy(rootdir: Path) -> Path | None:
+    """``certify.toml`` in ``rootdir``, else a ``pyproject.toml`` with ``[tool.certify]``."""
+    candidate = rootdir / POLICY_FILENAME
+    if candidate.is_file():
+        return candidate
+    pyproject = rootdir / "pyproject.toml"
+    if pyproject.is_file():
+        try:
+            raw = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+            return None
+        if "certify" in raw.get("tool", {}):
+            return pyproject
+    return None

@@ -1,0 +1,67 @@
+"""Where suites and model adapters come from: built-ins plus entry-point groups.
+
+* ``certify.suites``: ``name = "package.module:SuiteClass"`` (a :class:`certify.suite.Suite`).
+* ``certify.reporters``: ``name = "package.module:write"``, a callable
+  ``write(session, report, run_dir) -> {output_name: path}`` called after report.json
+  is written (signing and the HTML report are built-in reporters).
+* ``certify.adapters``: ``format = "package.module:load"``, a callable
+  ``load(spec: ModelSpec, base_dir: Path, role: str) -> Model``.
+
+Loading a suite class imports only its module, never its heavy libraries.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from certify.suite import Suite
+
+BUILTIN_SUITES: dict[str, str] = {
+    "quality": "certify.suites.quality:QualitySuite",
+}
+
+BUILTIN_ADAPTERS: dict[str, str] = {
+    "skops": "certify.models.sklearn:load_skops",
+    "joblib": "certify.models.sklearn:load_joblib",
+    "http": "certify.models.http:load_http",
+}
+
+
+BUILTIN_REPORTERS: dict[str, str] = {}
+
+
+def _load(target: str) -> Any:
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+@functools.cache
+def suite_classes() -> dict[str, type[Suite]]:
+    """Every known suite class by name, built-ins first, in a stable order."""
+    found: dict[str, type[Suite]] = {name: _load(target) for name, target in BUILTIN_SUITES.items()}
+    for ep in sorted(entry_points(group="certify.suites"), key=lambda e: e.name):
+        if ep.name not in found:
+            found[ep.name] = ep.load()
+    return found
+
+
+@functools.cache
+def adapter_loaders() -> dict[str, Callable[..., Any]]:
+    found: dict[str, Callable[..., Any]] = {name: _load(t) for name, t in BUILTIN_ADAPTERS.items()}
+    for ep in entry_points(group="certify.adapters"):
+        found.setdefault(ep.name, ep.load())
+    return found
+
+
+@functools.cache
+def reporters() -> dict[str, Callable[..., dict[str, Any]]]:
+    """Report writers in order: built-ins (certificate before HTML), then entry points."""
+    found: dict[str, Callable[..., Any]] = {name: _load(t) for name, t in BUILTIN_REPORTERS.items()}
+    for ep in sorted(entry_points(group="certify.reporters"), key=lambda e: e.name):
+        found.setdefault(ep.name, ep.load())
+    return found

@@ -1,0 +1,296 @@
+"""CertifySession: one certification run, independent of pytest.
+
+The pytest plugin drives it (one pytest item per planned check); ``certify.run`` drives
+pytest; tests drive it directly with :meth:`CertifySession.run_all`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shlex
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from certify import __version__
+from certify.data import Dataset, load_dataset
+from certify.environment import fingerprint, provenance
+from certify.errors import CertifyError
+from certify.evidence import Evidence, Outcome, Status
+from certify.models import Model, load_model
+from certify.outputs import REPORT_JSON, SUMMARY_MD, RunDir, atomic_write
+from certify.policy import Policy
+from certify.suite import CheckSpec, Suite, SuiteContext
+from certify.registry import reporters
+from certify.verdict import Planned, Verdict, decide
+
+
+@dataclass
+class _SuiteState:
+    suite: Suite
+    ctx: SuiteContext
+    required: bool
+    checks: list[CheckSpec] = field(default_factory=list)
+    ran: bool = False
+    result: Any = None
+    error: str | None = None
+    duration_s: float = 0.0
+
+
+@dataclass
+class RunResult:
+    """What a finished certification hands back."""
+
+    verdict: Verdict
+    run_dir: Path
+    report_path: Path
+    certificate_path: Path | None = None
+    html_path: Path | None = None
+    outputs: dict[str, Path] = field(default_factory=dict)
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, CertifyError):
+        return exc.diagnostics()
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+class CertifySession:
+    """Holds one run: policy, models, data, suites, plan, evidence."""
+
+    def __init__(self, policy: Policy, *, out_dir: Path | None = None, seed: int | None = None,
+                 command: list[str] | None = None,
+                 progress: Callable[[str], None] | None = None) -> None:
+        self.policy = policy
+        self.seed = policy.seed if seed is None else seed
+        self.out_root = (out_dir if out_dir is not None else policy.resolve(policy.output_dir)).resolve()
+        self.command = command or [sys.executable, "-m", "certify", *sys.argv[1:]]
+        self.progress = progress or (lambda message: None)
+        self.started_at = dt.datetime.now(dt.UTC)
+        self.evidence: dict[str, Evidence] = {}
+        self.user_planned: list[Planned] = []
+        self.suites: dict[str, _SuiteState] = {}
+        self.run_dir: RunDir | None = None
+        self.candidate: Model
+        self.baseline: Model | None = None
+        self.data: Dataset
+
+    # -- set-up and planning -----------------------------------------------------------
+    def setup(self) -> None:
+        """Load models and data, plan every check. Raises :class:`CertifyError` on bad input."""
+        from certify.registry import suite_classes
+
+        policy = self.policy
+        self.data = load_dataset(
+            policy.resolve(policy.data.reference), policy.resolve(policy.data.evaluation),
+            target=policy.data.target, features=policy.data.features, task=policy.task,
+            overrides=policy.data.columns, sensitive=policy.sensitive_columns,
+        )
+        self.candidate = load_model(policy.candidate, policy.base_dir, "candidate")
+        if policy.baseline is not None:
+            self.baseline = load_model(policy.baseline, policy.base_dir, "baseline")
+        self._check_model(self.candidate, "candidate")
+        if self.baseline is not None:
+            self._check_model(self.baseline, "baseline")
+        self.run_dir = RunDir(self.out_root)
+        classes = suite_classes()
+        required = set(policy.required())
+        for name in policy.enabled_suites():
+            suite = classes[name]()
+            ctx = SuiteContext(
+                name=name, policy=policy, settings=policy.suite_settings(name),
+                candidate=self.candidate, baseline=self.baseline, data=self.data,
+                seed=self.seed, run_dir=self.run_dir.path, output_root=self.out_root,
+                progress=self.progress,
+            )
+            state = _SuiteState(suite, ctx, required=name in required)
+            try:
+                state.checks = suite.checks(ctx)
+            except CertifyError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a broken suite errors, it does not crash
+                state.error = f"planning failed: {_one_line(exc)}"
+                state.checks = [suite.check("plan", lambda _r: Outcome(status=Status.ERRORED,
+                                                                      reason="planning failed"))]
+            self.suites[name] = state
+
+    def _check_model(self, model: Model, role: str) -> None:
+        """Score a few evaluation rows: a model with the wrong output shape is a clear error."""
+        schema = self.data.schema
+        if model.task != schema.task:
+            raise CertifyError(f"{role}: model {model.name} is a {model.task} model but the data's "
+                               f"task is {schema.task}")
+        sample = self.data.X().head(8)
+        model.predict(sample)
+        if model.predict_proba is not None:
+            model.predict_proba(sample)
+
+    @property
+    def planned(self) -> list[CheckSpec]:
+        return [spec for state in self.suites.values() for spec in state.checks]
+
+    def planned_ids(self) -> list[Planned]:
+        builtin = [Planned(s.id, s.suite, s.required) for s in self.planned]
+        return builtin + self.user_planned
+
+    # -- running ---------------------------------------------------------------------
+    def _ensure_ran(self, state: _SuiteState) -> None:
+        if state.ran:
+            return
+        state.ran = True
+        if state.error is not None:
+            return
+        self.progress(f"running suite {state.ctx.name}")
+        start = time.perf_counter()
+        try:
+            state.result = state.suite.run(state.ctx)
+        except Exception as exc:  # noqa: BLE001 - every suite failure becomes errored evidence
+            state.error = _one_line(exc)
+            if os.environ.get("CERTIFY_DEBUG"):
+                traceback.print_exc()
+        state.duration_s = time.perf_counter() - start
+
+    def run_check(self, spec: CheckSpec) -> Evidence:
+        """Run one planned check (its suite first, once) and record its evidence."""
+        state = self.suites[spec.suite]
+        self._ensure_ran(state)
+        start = time.perf_counter()
+        if state.error is not None:
+            outcome = Outcome(status=Status.ERRORED, reason=f"suite {spec.suite} failed: {state.error}")
+        else:
+            try:
+                outcome = spec.fn(state.result)
+            except Exception as exc:  # noqa: BLE001
+                outcome = Outcome(status=Status.ERRORED, reason=f"check raised {_one_line(exc)}")
+        evidence = Evidence(
+            id=spec.id, suite=spec.suite, status=outcome.status, reason=outcome.reason,
+            required=spec.required, metrics=outcome.metrics, comparisons=outcome.comparisons,
+            artifacts=outcome.artifacts, details=outcome.details, seed=self.seed,
+            duration_s=round(time.perf_counter() - start, 6), description=spec.description,
+        )
+        self.record(evidence)
+        return evidence
+
+    def record(self, evidence: Evidence) -> None:
+        self.evidence[evidence.id] = evidence
+
+    def run_all(self) -> None:
+        for spec in self.planned:
+            self.run_check(spec)
+
+    # -- finishing -------------------------------------------------------------------
+    def decide(self, today: dt.date | None = None) -> tuple[Verdict, list[Evidence]]:
+        return decide(self.policy, list(self.evidence.values()), planned=self.planned_ids(),
+                      today=today)
+
+    def build_report(self, today: dt.date | None = None) -> Any:
+        from certify.reports.report import DataInfo, ModelInfo, Report, SuiteSummary, WaiverInfo
+
+        assert self.run_dir is not None
+        verdict, records = self.decide(today)
+        today = today or dt.datetime.now(dt.UTC).date()
+
+        def model_info(model: Model, role: str) -> ModelInfo:
+            return ModelInfo(role=role, name=model.name, format=model.format, source=model.source,
+                             digest=model.digest, task=model.task, classes=model.classes)
+
+        suites = {}
+        for name, state in self.suites.items():
+            mine = [r for r in records if r.suite == name]
+            data: dict[str, Any] = {}
+            if state.ran and state.error is None:
+                try:
+                    data = state.suite.report_data(state.ctx, state.result)
+                except Exception as exc:  # noqa: BLE001 - pictures are optional, evidence is not
+                    data = {"error": _one_line(exc)}
+            suites[name] = SuiteSummary(
+                name=name, required=state.required, description=state.suite.description,
+                counts={s.value: sum(1 for r in mine if r.status is s) for s in Status},
+                duration_s=round(state.duration_s, 3), error=state.error, data=data,
+            )
+        for record in records:  # the user's own certification checks, grouped by their suite
+            if record.suite not in suites:
+                suites[record.suite] = SuiteSummary(name=record.suite, required=True,
+                                                    description="project certification checks")
+            if record.suite not in self.suites:
+                summary = suites[record.suite]
+                summary.counts[record.status.value] = summary.counts.get(record.status.value, 0) + 1
+        from certify.evidence import matches
+
+        waivers = [
+            WaiverInfo(check=w.check, reason=w.reason, approver=w.approver,
+                       expires=w.expires.isoformat(), expired=w.expires < today,
+                       applied_to=[r.id for r in records if r.waiver and r.waiver.pattern == w.check
+                                   and matches(w.check, r.id)])
+            for w in self.policy.waivers
+        ]
+        data = self.data
+        report = Report(
+            run_id=self.run_dir.run_id,
+            harness_version=__version__,
+            started_at=self.started_at.isoformat(timespec="seconds"),
+            finished_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            command=self.command,
+            policy_path=str(self.policy.source) if self.policy.source else None,
+            policy_digest=self.policy.digest(),
+            policy=self.policy.model_dump(mode="json"),
+            seed=self.seed,
+            candidate=model_info(self.candidate, "candidate"),
+            baseline=model_info(self.baseline, "baseline") if self.baseline else None,
+            data=[
+                DataInfo(role="reference", path=str(data.reference_path), digest=data.reference_digest,
+                         rows=len(data.reference), columns=data.reference.shape[1]),
+                DataInfo(role="evaluation", path=str(data.evaluation_path),
+                         digest=data.evaluation_digest, rows=len(data.evaluation),
+                         columns=data.evaluation.shape[1]),
+            ],
+            schema=data.schema,
+            sensitive_columns=list(self.policy.sensitive_columns),
+            environment=fingerprint(),
+            provenance=provenance(self.policy.base_dir),
+            verdict=verdict,
+            suites=suites,
+            evidence=records,
+            waivers=waivers,
+        )
+        return report
+
+    def finish(self, today: dt.date | None = None) -> RunResult:
+        """Decide, write every output into the run folder, publish it."""
+        assert self.run_dir is not None, "setup() was not called"
+        report = self.build_report(today)
+        run_path = self.run_dir.path
+        outputs: dict[str, Path] = {}
+        try:
+            atomic_write(run_path / REPORT_JSON, report.to_json())
+            from certify.reports.summary import markdown_summary
+
+            atomic_write(run_path / SUMMARY_MD, markdown_summary(report))
+            # Reporters (signing, HTML, third-party) see report.json on disk.
+            for name, reporter in reporters().items():
+                written = reporter(self, report, run_path)
+                outputs.update({f"{name}:{k}" if k in outputs else k: v for k, v in written.items()})
+        except BaseException:
+            self.run_dir.discard()
+            raise
+        final = self.run_dir.publish()
+        moved = {k: final / p.relative_to(run_path) for k, p in outputs.items()}
+        return RunResult(
+            verdict=report.verdict, run_dir=final, report_path=final / REPORT_JSON,
+            certificate_path=moved.get("certificate"), html_path=moved.get("html"), outputs=moved,
+        )
+
+    def abort(self) -> None:
+        """Throw away an unfinished run (interrupted, collect-only, set-up failure)."""
+        if self.run_dir is not None:
+            self.run_dir.discard()
+
+
+def rerun_command(argv: list[str]) -> str:
+    return " ".join(shlex.quote(a) for a in argv)

@@ -1,0 +1,138 @@
+"""The suite contract: how a built-in or third-party suite plugs into a certification.
+
+A suite declares
+
+* ``name``: its policy section (``[suites.<name>]``) and check-id prefix;
+* ``settings_model``: a :class:`SuiteSettings` subclass, registered so that the
+  policy's unknown-key errors and JSON Schema cover it;
+* ``checks(ctx)``: the checks it will produce (cheap; used for planning, for pytest
+  collection and for "missing check" detection);
+* ``run(ctx)``: the expensive work, done once per certification (a Locust run, a
+  deepchecks suite, an attack); its result is handed to every check function.
+
+Suites import their heavy libraries inside ``run``, never at module import time, so
+that ``pytest`` without ``--certify`` costs nothing.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from certify.evidence import Artifact, Outcome, check_id
+
+if TYPE_CHECKING:
+    from certify.data import Dataset
+    from certify.models import Model
+    from certify.policy import Policy
+
+
+class SuiteSettings(BaseModel):
+    """Base of every suite's policy section. Unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(default=True, description="Run this suite.")
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """One planned check: a small function of the suite's result."""
+
+    suite: str
+    name: str
+    fn: Callable[[Any], Outcome]
+    param: str | None = None
+    description: str = ""
+    required: bool = True
+
+    @property
+    def id(self) -> str:
+        return check_id(self.suite, self.name, self.param)
+
+
+def _mask_value(value: Any) -> str:
+    return "sha256:" + hashlib.sha256(str(value).encode()).hexdigest()[:12]
+
+
+@dataclass
+class SuiteContext:
+    """Everything a suite may use. Built once per suite per certification."""
+
+    name: str
+    policy: Policy
+    settings: Any
+    candidate: Model
+    baseline: Model | None
+    data: Dataset
+    seed: int
+    run_dir: Path
+    output_root: Path
+    progress: Callable[[str], None] = field(default=lambda message: None)
+
+    @property
+    def artifact_dir(self) -> Path:
+        path = self.run_dir / "artifacts" / self.name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def sensitive_columns(self) -> list[str]:
+        return list(self.policy.sensitive_columns)
+
+    def mask(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """A copy of ``frame`` with sensitive columns replaced by salted-free short hashes."""
+        out = frame.copy()
+        for column in self.sensitive_columns:
+            if column in out.columns:
+                out[column] = [None if pd.isna(v) else _mask_value(v) for v in out[column]]
+        return out
+
+    def mask_record(self, record: dict[str, Any]) -> dict[str, Any]:
+        sensitive = set(self.sensitive_columns)
+        return {k: (_mask_value(v) if k in sensitive and v is not None else v) for k, v in record.items()}
+
+    def write_artifact(self, relname: str, content: bytes | str | Any, description: str = "") -> Artifact:
+        """Write ``content`` (bytes, text, or a JSON-able value) under artifacts/<suite>/."""
+        path = self.artifact_dir / relname
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            data = content
+        elif isinstance(content, str):
+            data = content.encode()
+        else:
+            data = json.dumps(content, indent=2, sort_keys=True, default=str).encode()
+        path.write_bytes(data)
+        return Artifact.from_file(self.run_dir, path, description)
+
+
+class Suite(abc.ABC):
+    """Base class of certification suites (built-in and entry-point group ``certify.suites``)."""
+
+    name: ClassVar[str]
+    settings_model: ClassVar[type[SuiteSettings]] = SuiteSettings
+    description: ClassVar[str] = ""
+
+    @abc.abstractmethod
+    def checks(self, ctx: SuiteContext) -> list[CheckSpec]:
+        """The checks this suite will produce for this context (cheap, no heavy work)."""
+
+    @abc.abstractmethod
+    def run(self, ctx: SuiteContext) -> Any:
+        """Do the expensive work once; the result is passed to every check function."""
+
+    def report_data(self, ctx: SuiteContext, result: Any) -> dict[str, Any]:
+        """JSON-able data for the report's pictures (charts, tables). Optional."""
+        return {}
+
+    def check(self, name: str, fn: Callable[[Any], Outcome], *, param: str | None = None,
+              description: str = "", required: bool = True) -> CheckSpec:
+        return CheckSpec(self.name, name, fn, param=param, description=description, required=required)

@@ -1,0 +1,1 @@
+"""pytest integration (entry point ``pytest11: certify``)."""

@@ -1,0 +1,1 @@
+"""Report writers: report.json (versioned schema), Markdown summary, HTML audit report."""
