@@ -9,6 +9,7 @@ overwrites another's outputs.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import secrets
@@ -25,6 +26,7 @@ CERTIFICATE = "certificate.intoto.json"
 REPORT_HTML = "report.html"
 SUMMARY_MD = "summary.md"
 DRIFT_BASELINE = "drift-baseline"
+PUBLIC_KEY = "public-key.pem"
 ARTIFACTS = "artifacts"
 LATEST = "latest"
 
@@ -50,6 +52,23 @@ def atomic_write(path: Path, data: bytes | str, mode: int | None = None) -> None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def directory_manifest(path: Path) -> list[tuple[str, str]]:
+    """Sorted ``(relative posix path, sha256 hex)`` of every file under ``path``."""
+    out = []
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        out.append((file.relative_to(path).as_posix(), hashlib.sha256(file.read_bytes()).hexdigest()))
+    return sorted(out)
+
+
+def directory_digest(path: Path) -> str:
+    """``sha256:`` of the sorted manifest ``"<sha256>  <relpath>\n"`` lines of ``path``'s files.
+
+    This is the digest of a directory artifact (the drift baseline) in the certificate.
+    """
+    lines = "".join(f"{digest}  {rel}\n" for rel, digest in directory_manifest(path))
+    return "sha256:" + hashlib.sha256(lines.encode()).hexdigest()
 
 
 def write_json(path: Path, value: Any) -> None:

@@ -23,7 +23,15 @@ from certify.environment import fingerprint, provenance
 from certify.errors import CertifyError
 from certify.evidence import Evidence, Outcome, Status
 from certify.models import Model, load_model
-from certify.outputs import REPORT_JSON, SUMMARY_MD, RunDir, atomic_write
+from certify.outputs import (
+    DRIFT_BASELINE,
+    REPORT_JSON,
+    SUMMARY_MD,
+    RunDir,
+    atomic_write,
+    directory_digest,
+    directory_manifest,
+)
 from certify.policy import Policy
 from certify.suite import CheckSpec, Suite, SuiteContext
 from certify.registry import reporters
@@ -231,6 +239,12 @@ class CertifySession:
             for w in self.policy.waivers
         ]
         data = self.data
+        drift_dir = self.run_dir.path / DRIFT_BASELINE
+        drift_baseline = None
+        if drift_dir.is_dir():
+            drift_baseline = {"path": DRIFT_BASELINE, "digest": directory_digest(drift_dir),
+                              "files": [{"path": rel, "sha256": digest}
+                                        for rel, digest in directory_manifest(drift_dir)]}
         report = Report(
             run_id=self.run_dir.run_id,
             harness_version=__version__,
@@ -258,6 +272,7 @@ class CertifySession:
             suites=suites,
             evidence=records,
             waivers=waivers,
+            drift_baseline=drift_baseline,
         )
         return report
 
