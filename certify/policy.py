@@ -212,8 +212,9 @@ class PolicyBase(_Strict):
         return getattr(self.suites, name)
 
     def enabled_suites(self) -> list[str]:
+        """Suites with a ``[suites.<name>]`` section (even empty) and ``enabled`` true."""
         return [name for name in type(self.suites).model_fields
-                if getattr(self.suites, name).enabled]
+                if name in self.suites.model_fields_set and getattr(self.suites, name).enabled]
 
     def required(self) -> list[str]:
         return list(self.required_suites) if self.required_suites is not None else self.enabled_suites()
@@ -302,6 +303,9 @@ def _check_files(policy: PolicyBase, where: str) -> None:
     unknown = [s for s in policy.required_suites or [] if s not in type(policy.suites).model_fields]
     if unknown:
         raise ConfigError(f"{where}: required_suites: unknown suite {unknown[0]!r}")
+    if not policy.enabled_suites():
+        raise ConfigError(f"{where}: suites: no suite enabled; add a [suites.<name>] section "
+                          f"(known: {', '.join(type(policy.suites).model_fields)})")
 
 
 def policy_from_mapping(data: dict[str, Any], source: Path | None = None,
