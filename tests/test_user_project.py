@@ -1,0 +1,127 @@
+"""`pytest --certify` in a separate user project (tests/fixture_project), end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from certify.demo import FEATURES, SEED, TARGET, baseline_model, candidate_model, make_credit_data
+from tests.projects import save_model
+
+FIXTURE = Path(__file__).parent / "fixture_project"
+
+
+def _project(tmp_path: Path, *, worse: bool = False) -> Path:
+    root = tmp_path / "project"
+    shutil.copytree(FIXTURE, root)
+    ref = make_credit_data(1500, SEED)
+    ev = make_credit_data(1200, SEED + 100)
+    (root / "data").mkdir()
+    ref.to_csv(root / "data" / "reference.csv", index=False)
+    ev.to_csv(root / "data" / "evaluation.csv", index=False)
+    base = baseline_model().fit(ref[FEATURES], ref[TARGET])
+    if worse:
+        # Trained on 5% of the rows with scrambled labels: clearly worse than the baseline.
+        small = ref.sample(frac=0.05, random_state=1)
+        y = small[TARGET].sample(frac=1.0, random_state=2).to_numpy()
+        cand = baseline_model().fit(small[FEATURES], y)
+    else:
+        cand = candidate_model().fit(ref[FEATURES], ref[TARGET])
+    trusted_c = save_model(cand, root / "models" / "candidate.skops")
+    save_model(base, root / "models" / "baseline.skops")
+    policy = (root / "certify.toml").read_text()
+    policy = policy.replace("trusted_types = []", f"trusted_types = {json.dumps(trusted_c)}", 1)
+    (root / "certify.toml").write_text(policy)
+    return root
+
+
+def _pytest(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+                          cwd=root, capture_output=True, text=True, timeout=300, env=env)
+
+
+def _latest_report(root: Path) -> dict:
+    return json.loads((root / "certify-out" / "latest" / "report.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def good_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _project(tmp_path_factory.mktemp("good"))
+
+
+def test_ordinary_run_is_untouched(good_project: Path) -> None:
+    done = _pytest(good_project, "tests/test_features.py", "-q")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 passed" in done.stdout
+    assert "certification" not in done.stdout
+    assert not (good_project / "certify-out").exists()
+
+
+def test_certify_good_candidate(good_project: Path) -> None:
+    junit = good_project / "junit.xml"
+    done = _pytest(good_project, "--certify", f"--junitxml={junit}")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "certification: CERTIFIED" in done.stdout
+    report = _latest_report(good_project)
+    assert report["verdict"]["decision"] == "CERTIFIED"
+    ids = {e["id"] for e in report["evidence"]}
+    # built-in checks, and the project's own certification checks
+    assert {"quality::roc_auc", "quality::accuracy", "project::approval_rate",
+            "project::proba_shape"} <= ids
+    assert "quality::worst_slice[home_ownership]" in ids
+    approval = next(e for e in report["evidence"] if e["id"] == "project::approval_rate")
+    assert 0 < approval["metrics"]["default_rate"] < 1
+    # the ordinary tests ran too, but are not evidence
+    assert not any("debt_ratio" in i for i in ids)
+    tree = ET.parse(junit)
+    cases = {(c.get("classname"), c.get("name")) for c in tree.iter("testcase")}
+    certify_cases = {c for c in cases if c[0] and c[0].startswith("certify.")}
+    builtin = [e for e in report["evidence"] if e["suite"] == "quality"]
+    assert len(certify_cases) == len(builtin)
+    assert ("certify.quality", "roc_auc") in certify_cases
+    props = {p.get("name"): p.get("value") for p in tree.iter("property")}
+    assert props["certify_verdict"] == "CERTIFIED"
+
+
+def test_certify_rejects_worse_candidate(tmp_path: Path) -> None:
+    root = _project(tmp_path, worse=True)
+    done = _pytest(root, "--certify")
+    assert done.returncode == 1
+    assert "certification: REJECTED" in done.stdout
+    report = _latest_report(root)
+    assert report["verdict"]["decision"] == "REJECTED"
+    assert any(r.startswith("quality::roc_auc failed") for r in report["verdict"]["reasons"])
+    # the ordinary unit tests still passed
+    assert "test_features.py .." in done.stdout or "2 passed" not in done.stdout
+
+
+def test_narrowed_run_is_incomplete(good_project: Path) -> None:
+    done = _pytest(good_project, "--certify", "-k", "roc_auc")
+    assert done.returncode == 1
+    report = _latest_report(good_project)
+    assert report["verdict"]["decision"] == "INCOMPLETE"
+    assert any("quality::accuracy did not run" in r for r in report["verdict"]["reasons"])
+
+
+def test_bad_policy_is_a_usage_error(good_project: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text((good_project / "certify.toml").read_text().replace("margin = 0.01",
+                                                                        "margn = 0.01"))
+    done = _pytest(good_project, "--certify", f"--certify-policy={bad}", "-q")
+    assert done.returncode == 4
+    assert "unknown key 'suites.quality.margn'" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_xdist_is_refused(good_project: Path) -> None:
+    done = _pytest(good_project, "--certify", "-n", "2", "-q")
+    assert done.returncode == 4
+    assert "pytest-xdist" in done.stderr
