@@ -1,0 +1,44 @@
+"""`certify demo` end to end: the product's first impression, and its sabotages."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from certify.demo import SABOTAGES
+
+
+def demo(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    return subprocess.run([sys.executable, "-m", "certify", "demo", "--dir", "demo", *args],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
+
+
+def _report(tmp_path: Path) -> dict:
+    return json.loads((tmp_path / "demo" / "certify-out" / "latest" / "report.json").read_text())
+
+
+@pytest.mark.slow
+def test_demo_certifies_and_stays_in_its_folder(tmp_path: Path) -> None:
+    done = demo(tmp_path)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    assert "verdict: CERTIFIED" in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]
+    report = _report(tmp_path)
+    assert report["verdict"]["decision"] == "CERTIFIED"
+    assert set(report["suites"]) >= {"quality"}
+
+
+@pytest.mark.slow
+def test_sabotage_worse_is_rejected_for_the_right_reason(tmp_path: Path) -> None:
+    done = demo(tmp_path, "--sabotage", "worse")
+    assert done.returncode == 1, done.stdout[-4000:] + done.stderr[-4000:]
+    report = _report(tmp_path)
+    assert report["verdict"]["decision"] == "REJECTED"
+    expected = SABOTAGES["worse"].expect_reason
+    assert any(r.startswith(expected + " failed") for r in report["verdict"]["reasons"])
