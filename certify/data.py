@@ -158,7 +158,7 @@ def infer_schema(reference: pd.DataFrame, *, target: str, features: list[str] | 
         if len(classes) < 2:
             raise DataError(f"{where}: target '{target}' has a single class ({classes[0]!r}); "
                             "a classifier cannot be certified on it")
-    return Schema(columns=columns, target=target, task=resolved, classes=classes)  # type: ignore[arg-type]
+    return Schema(columns=columns, target=target, task=resolved, classes=classes)
 
 
 @dataclass

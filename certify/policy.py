@@ -239,10 +239,10 @@ def policy_model() -> type[PolicyBase]:
                                          description=cls.description or None))
         for name, cls in suite_classes().items()
     }
-    suites_model = create_model(  # type: ignore[call-overload]
+    suites_model = create_model(
         "Suites", __config__=ConfigDict(extra="forbid"), **fields
     )
-    return create_model(  # type: ignore[call-overload,no-any-return]
+    return create_model(
         "Policy",
         __base__=PolicyBase,
         suites=(suites_model, Field(default_factory=suites_model,

@@ -33,8 +33,8 @@ from certify.outputs import (
     directory_manifest,
 )
 from certify.policy import Policy
-from certify.suite import CheckSpec, Suite, SuiteContext
 from certify.registry import reporters
+from certify.suite import CheckSpec, Suite, SuiteContext
 from certify.verdict import Planned, Verdict, decide
 
 
@@ -211,16 +211,16 @@ class CertifySession:
         suites = {}
         for name, state in self.suites.items():
             mine = [r for r in records if r.suite == name]
-            data: dict[str, Any] = {}
+            pictures: dict[str, Any] = {}
             if state.ran and state.error is None:
                 try:
-                    data = state.suite.report_data(state.ctx, state.result)
+                    pictures = state.suite.report_data(state.ctx, state.result)
                 except Exception as exc:  # noqa: BLE001 - pictures are optional, evidence is not
-                    data = {"error": _one_line(exc)}
+                    pictures = {"error": _one_line(exc)}
             suites[name] = SuiteSummary(
                 name=name, required=state.required, description=state.suite.description,
                 counts={s.value: sum(1 for r in mine if r.status is s) for s in Status},
-                duration_s=round(state.duration_s, 3), error=state.error, data=data,
+                duration_s=round(state.duration_s, 3), error=state.error, data=pictures,
             )
         for record in records:  # the user's own certification checks, grouped by their suite
             if record.suite not in suites:

@@ -9,7 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from certify.demo import FEATURES, SEED, TARGET, baseline_model, candidate_model, make_credit_data, render_policy
+from certify.demo import (
+    FEATURES,
+    SEED,
+    TARGET,
+    baseline_model,
+    candidate_model,
+    make_credit_data,
+    render_policy,
+)
 
 
 def save_model(model: Any, path: Path) -> list[str]:

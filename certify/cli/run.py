@@ -19,8 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> ExitCode:
     from certify.api import run
-    from certify.policy import find_policy
     from certify.errors import ConfigError
+    from certify.policy import find_policy
 
     policy = args.certify_policy or find_policy(Path.cwd())
     if policy is None:
