@@ -1,0 +1,42 @@
+"""The wheel installs suites/, reports/ and plugins/ inside the certify namespace only."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
+    out = tmp_path_factory.mktemp("wheel")
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(out), str(ROOT)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    (path,) = out.glob("pytest_certify-*.whl")
+    return zipfile.ZipFile(path)
+
+
+def test_layout(wheel: zipfile.ZipFile) -> None:
+    names = wheel.namelist()
+    top = {n.split("/", 1)[0] for n in names}
+    assert top == {"certify", next(t for t in top if t.endswith(".dist-info"))}
+    for required in ("certify/py.typed", "certify/suites/quality.py",
+                     "certify/plugins/pytest_certify.py", "certify/reports/report.py",
+                     "certify/reports/schemas/report.schema.json",
+                     "certify/schemas/policy.schema.json"):
+        assert required in names, required
+    assert not any(n.startswith(("suites/", "reports/", "plugins/", "tests/")) for n in names)
+
+
+def test_entry_points(wheel: zipfile.ZipFile) -> None:
+    ep = next(n for n in wheel.namelist() if n.endswith("entry_points.txt"))
+    text = wheel.read(ep).decode()
+    assert "[pytest11]\ncertify = certify.plugins.pytest_certify" in text
+    assert "[console_scripts]\ncertify = certify.cli:main" in text
