@@ -69,9 +69,11 @@ class ModelSpec(_Strict):
     )
     timeout_s: float = Field(default=10.0, gt=0, description="HTTP request timeout.")
     retries: int = Field(default=2, ge=0, description="HTTP retries on connection errors and 5xx.")
-    request_field: str = "instances"
-    predictions_field: str = "predictions"
-    probabilities_field: str | None = "probabilities"
+    request_field: str = Field(default="instances", description="HTTP: request field of the rows.")
+    predictions_field: str = Field(default="predictions",
+                                   description="HTTP: response field of the predictions.")
+    probabilities_field: str | None = Field(
+        default="probabilities", description="HTTP: response field of the probabilities (none: omit).")
     classes: list[Any] | None = Field(
         default=None, description="HTTP: class labels in the order of the returned probabilities."
     )
@@ -115,14 +117,17 @@ class ModelSpec(_Strict):
 class ColumnOverride(_Strict):
     """Overrides of the schema inferred from the reference data, per column."""
 
-    kind: Literal["numeric", "categorical", "boolean"] | None = None
-    min: float | None = None
-    max: float | None = None
-    categories: list[Any] | None = None
-    nullable: bool | None = None
+    kind: Literal["numeric", "categorical", "boolean"] | None = Field(
+        default=None, description="Column kind (inferred: numeric dtypes are numeric).")
+    min: float | None = Field(default=None, description="Smallest valid value (inferred: observed).")
+    max: float | None = Field(default=None, description="Largest valid value (inferred: observed).")
+    categories: list[Any] | None = Field(default=None, description="Valid categories (inferred: observed).")
+    nullable: bool | None = Field(default=None, description="Missing values allowed (inferred: seen).")
 
 
 class DataSpec(_Strict):
+    """The data: CSV or Parquet files, relative to the policy file."""
+
     reference: str = Field(description="Reference (training) data: CSV or Parquet.")
     evaluation: str = Field(description="Evaluation (holdout) data: CSV or Parquet.")
     target: str = Field(description="Target column name.")
@@ -135,6 +140,8 @@ class DataSpec(_Strict):
 
 
 class SigningSpec(_Strict):
+    """How the certificate is signed (no key: report and unsigned statement only)."""
+
     key: str | None = Field(
         default=None,
         description="Private key PEM path (relative to the policy). The environment variable "
@@ -150,9 +157,11 @@ class SigningSpec(_Strict):
 
 
 class Waiver(_Strict):
+    """A failed check accepted until a date: it counts as warned, citing the waiver."""
+
     check: str = Field(min_length=1, description="Check id or glob, e.g. 'drift::ks[*]'.")
-    reason: str = Field(min_length=1)
-    approver: str = Field(min_length=1)
+    reason: str = Field(min_length=1, description="Why the failure is accepted.")
+    approver: str = Field(min_length=1, description="Who accepted it (appears in the certificate).")
     expires: dt.date = Field(description="Last day the waiver applies (YYYY-MM-DD).")
 
     @field_validator("expires", mode="before")
@@ -173,7 +182,7 @@ class PolicyBase(_Strict):
     task: Literal["classification", "regression"] | None = Field(
         default=None, description="Inferred from the target when omitted."
     )
-    data: DataSpec
+    data: DataSpec = Field(description="Reference and evaluation data, target, schema overrides.")
     seed: int = Field(default=DEFAULT_SEED, description="Root of every random choice.")
     output_dir: str = Field(default="certify-out", description="Where runs are written.")
     required_suites: list[str] | None = Field(
@@ -189,8 +198,10 @@ class PolicyBase(_Strict):
         default_factory=list,
         description="Paths of the project's own @pytest.mark.certify checks, for 'certify run'.",
     )
-    signing: SigningSpec = Field(default_factory=SigningSpec)
-    waivers: list[Waiver] = Field(default_factory=list)
+    signing: SigningSpec = Field(default_factory=SigningSpec,
+                                 description="Signing key and certificate lifetime.")
+    waivers: list[Waiver] = Field(default_factory=list,
+                                  description="Accepted failures, each with reason, approver and expiry.")
     suites: Any = None
 
     _source: Path | None = PrivateAttr(default=None)

@@ -12,9 +12,16 @@ HELP = "print the policy (or report.json) JSON Schema"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("which", nargs="?", choices=("policy", "report"), default="policy")
+    parser.add_argument("--markdown", action="store_true",
+                        help="print the policy reference as Markdown tables (as in the README)")
 
 
 def main(args: argparse.Namespace) -> ExitCode:
+    if args.markdown:
+        from certify.policydoc import policy_reference
+
+        print(policy_reference(), end="")
+        return ExitCode.OK
     if args.which == "policy":
         from certify.policy import policy_json_schema
 
