@@ -7,10 +7,10 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from certify.reports.report import SCHEMA_DIR, load_report, report_json_schema
 
 from certify.errors import CertifyError
 from certify.policy import load_policy
-from certify.reports.report import SCHEMA_DIR, load_report, report_json_schema
 from certify.session import CertifySession
 from tests.projects import make_project
 

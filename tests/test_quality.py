@@ -1,0 +1,141 @@
+"""The quality suite on real models: non-inferiority, absolute thresholds, slices, fairness."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from certify.demo import FEATURES, SEED, TARGET, make_credit_data, preprocessor
+from certify.evidence import Status
+from certify.policy import load_policy
+from certify.session import CertifySession
+from certify.verdict import Decision
+from tests.projects import make_project
+
+
+def certify(policy) -> CertifySession:
+    session = CertifySession(load_policy(policy))
+    session.setup()
+    session.run_all()
+    return session
+
+
+@pytest.fixture(scope="module")
+def ref():
+    return make_credit_data(1500, SEED)
+
+
+def test_same_inputs_same_verdict(tmp_path, ref) -> None:
+    policy = make_project(tmp_path, reference=ref)
+    first, second = certify(policy), certify(policy)
+    strip = [{k: v for k, v in e.model_dump().items() if k != "duration_s"}
+             for e in first.evidence.values()]
+    assert strip == [{k: v for k, v in e.model_dump().items() if k != "duration_s"}
+                     for e in second.evidence.values()]
+    assert first.decide()[0] == second.decide()[0]
+    first.abort()
+    second.abort()
+
+
+def test_no_baseline_uses_absolute_thresholds(tmp_path, ref) -> None:
+    policy = make_project(tmp_path, reference=ref, baseline=None, suites={"quality": {
+        "thresholds": {"roc_auc": {"fail": 0.99}, "accuracy": {"fail": 0.5, "warn": 0.99}}}})
+    session = certify(policy)
+    ev = session.evidence
+    assert set(ev) == {"quality::roc_auc", "quality::accuracy"}
+    assert ev["quality::roc_auc"].status is Status.FAILED
+    assert "roc_auc" in ev["quality::roc_auc"].reason and "0.99" in ev["quality::roc_auc"].reason
+    assert ev["quality::accuracy"].status is Status.WARNED
+    assert ev["quality::accuracy"].metrics["baseline"] is None
+    assert session.decide()[0].decision is Decision.REJECTED
+    session.abort()
+
+
+def test_no_baseline_and_no_threshold_is_errored(tmp_path, ref) -> None:
+    session = certify(make_project(tmp_path, reference=ref, baseline=None))
+    (record,) = session.evidence.values()
+    assert record.id == "quality::thresholds" and record.status is Status.ERRORED
+    assert session.decide()[0].decision is Decision.INCOMPLETE
+    session.abort()
+
+
+def test_confidence_intervals_bracket_the_estimate(tmp_path, ref) -> None:
+    session = certify(make_project(tmp_path, reference=ref))
+    auc = session.evidence["quality::roc_auc"].metrics
+    lo, hi = auc["candidate_ci"]
+    assert lo <= auc["candidate"] <= hi and hi - lo < 0.1
+    dlo, dhi = auc["diff_ci"]
+    assert dlo <= auc["diff"] <= dhi
+    session.abort()
+
+
+def test_unfair_candidate_fails_demographic_parity(tmp_path, ref) -> None:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    biased = ref.copy()
+    rng = np.random.default_rng(0)
+    male = biased["sex"] == "male"
+    biased.loc[male, TARGET] = (rng.random(male.sum()) < 0.85).astype(int)
+    model = Pipeline([
+        ("prep", ColumnTransformer([("base", preprocessor(), FEATURES),
+                                    ("sex", OneHotEncoder(), ["sex"])])),
+        ("clf", LogisticRegression(max_iter=500)),
+    ]).fit(biased[FEATURES], biased[TARGET])
+    policy = make_project(tmp_path, reference=ref, candidate=model,
+                          extra={"protected_attributes": ["sex"]})
+    session = certify(policy)
+    parity = session.evidence["quality::demographic_parity[sex]"]
+    assert parity.status is Status.FAILED
+    assert parity.comparisons[0].value > 0.2
+    assert set(parity.details["groups"]) == {"female", "male"}
+    session.abort()
+
+
+def test_worst_slice_is_named_and_sensitive_slices_are_masked(tmp_path, ref) -> None:
+    policy = make_project(tmp_path, reference=ref, suites={"quality": {"slices": ["purpose", "income"]}},
+                          extra={"sensitive_columns": ["income"]})
+    session = certify(policy)
+    purpose = session.evidence["quality::worst_slice[purpose]"]
+    assert purpose.metrics["worst_slice"] in {"car", "home", "education", "business", "other"}
+    assert "worst slice purpose=" in purpose.reason
+    income = session.evidence["quality::worst_slice[income]"]
+    labels = [row["slice"] for row in income.details["slices"]]
+    assert labels and all(label.startswith("sha256:") for label in labels)
+    session.abort()
+
+
+def test_regression_task(tmp_path) -> None:
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import Pipeline
+
+    data = make_credit_data(1200, SEED)
+    data["risk"] = data["debt_ratio"] * 10 + data["late_payments"] + np.random.default_rng(1).normal(0, 0.3, len(data))
+    data = data.drop(columns=[TARGET])
+    ev = make_credit_data(800, SEED + 5)
+    ev["risk"] = ev["debt_ratio"] * 10 + ev["late_payments"] + np.random.default_rng(2).normal(0, 0.3, len(ev))
+    ev = ev.drop(columns=[TARGET])
+    good = Pipeline([("prep", preprocessor()), ("m", Ridge())]).fit(data[FEATURES], data["risk"])
+    poor = Pipeline([("prep", preprocessor()), ("m", Ridge(alpha=1e5))]).fit(data[FEATURES], data["risk"])
+    policy = make_project(tmp_path, reference=data, evaluation=ev, candidate=poor, baseline=good)
+    policy.write_text(policy.read_text().replace('target = "default"', 'target = "risk"'))
+    session = certify(policy)
+    assert set(session.evidence) == {"quality::rmse", "quality::mae", "quality::r2"}
+    assert session.evidence["quality::rmse"].status is Status.FAILED
+    assert session.decide()[0].decision is Decision.REJECTED
+    session.abort()
+
+
+def test_candidate_for_another_task_is_a_clear_error(tmp_path, ref) -> None:
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import Pipeline
+
+    from certify.errors import CertifyError
+
+    reg = Pipeline([("prep", preprocessor()), ("m", Ridge())]).fit(ref[FEATURES], ref[TARGET])
+    session = CertifySession(load_policy(make_project(tmp_path, reference=ref, candidate=reg)))
+    with pytest.raises(CertifyError, match="candidate: model .* is a regression model but the data's task is classification"):
+        session.setup()
+
