@@ -73,11 +73,29 @@ def pytest_configure(config: pytest.Config) -> None:
         session = CertifySession(
             policy, out_dir=Path(out) if out else None, seed=config.getoption("certify_seed"),
             command=["pytest", *config.invocation_params.args],
+            progress=_progress(config),
         )
         session.setup()
     except CertifyError as exc:
         raise pytest.UsageError(exc.diagnostics()) from None
     config.stash[session_key] = session
+
+
+def _progress(config: pytest.Config) -> Any:
+    """Suite progress lines on the terminal with -v (pytest's own output otherwise)."""
+
+    def write(message: str) -> None:
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        capture = config.pluginmanager.get_plugin("capturemanager")
+        if reporter is None or config.get_verbosity() <= 0:
+            return
+        if capture is not None:
+            with capture.global_and_fixture_disabled():
+                reporter.write_line(f"[certify] {message}")
+        else:
+            reporter.write_line(f"[certify] {message}")
+
+    return write
 
 
 class CertifyItem(pytest.Item):
