@@ -52,6 +52,13 @@ class Schema(BaseModel):
                 return col
         raise KeyError(name)
 
+    def redacted(self) -> Schema:
+        """A copy safe to write out: sensitive columns lose their observed values
+        (min, max, categories are individual people's values)."""
+        columns = [c.model_copy(update={"min": None, "max": None, "categories": None})
+                   if c.sensitive else c for c in self.columns]
+        return self.model_copy(update={"columns": columns})
+
     def numeric(self) -> list[str]:
         return [c.name for c in self.columns if c.kind == "numeric"]
 

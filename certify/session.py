@@ -264,7 +264,7 @@ class CertifySession:
                          digest=data.evaluation_digest, rows=len(data.evaluation),
                          columns=data.evaluation.shape[1]),
             ],
-            schema=data.schema,
+            schema=data.schema.redacted(),
             sensitive_columns=list(self.policy.sensitive_columns),
             environment=fingerprint(),
             provenance=provenance(self.policy.base_dir),

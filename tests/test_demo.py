@@ -32,6 +32,26 @@ def test_demo_certifies_and_stays_in_its_folder(tmp_path: Path) -> None:
     report = _report(tmp_path)
     assert report["verdict"]["decision"] == "CERTIFIED"
     assert set(report["suites"]) >= {"quality"}
+    _assert_no_raw_sensitive_values(tmp_path / "demo")
+
+
+def _assert_no_raw_sensitive_values(root: Path) -> None:
+    """The demo declares `income` sensitive: no raw income value is in any output file."""
+    import pandas as pd
+
+    values = set()
+    for name in ("reference.csv", "evaluation.csv"):
+        frame = pd.read_csv(root / "data" / name, dtype=str)
+        values |= set(frame["income"].head(300))
+        numbers = frame["income"].astype(float)
+        values |= {repr(float(numbers.min())), repr(float(numbers.max()))}
+    run = (root / "certify-out" / "latest").resolve()
+    files = [p for p in run.rglob("*") if p.is_file()]
+    assert files
+    for path in files:
+        text = path.read_bytes().decode("utf-8", errors="ignore")
+        leaked = [v for v in values if v in text]
+        assert not leaked, f"{path.relative_to(run)} contains raw income values {leaked[:3]}"
 
 
 @pytest.mark.slow
