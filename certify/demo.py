@@ -172,6 +172,20 @@ def render_policy(sections: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def demo_key_pair(root: Path) -> str:
+    """The demo's own signing key pair under ``keys/`` (made once, then reused).
+
+    Returns the private key's path relative to ``root``, for the policy's signing.key.
+    """
+    from certify.attest.keys import key_pair_paths, write_key_pair
+
+    prefix = root / "keys" / "certify"
+    private, public = key_pair_paths(prefix)
+    if not (private.is_file() and public.is_file()):
+        write_key_pair(prefix, force=True)
+    return private.relative_to(root).as_posix()
+
+
 def build_project(root: Path, sabotage: str | None = None, *, suites: dict[str, Any] | None = None,
                   fast: bool = False) -> tuple[Path, DemoProject]:
     """Write the demo project into ``root``; returns the policy path."""
@@ -192,6 +206,7 @@ def build_project(root: Path, sabotage: str | None = None, *, suites: dict[str, 
     project.evaluation.to_csv(data_dir / f"evaluation{tag}.csv", index=False)
     base_trusted = _save(project.baseline, model_dir / "baseline.skops")
     cand_trusted = _save(project.candidate, model_dir / f"candidate{tag}.skops")
+    signing_key = demo_key_pair(root)
     policy: dict[str, Any] = {
         "task": "classification",
         "seed": 20240611,
@@ -204,7 +219,7 @@ def build_project(root: Path, sabotage: str | None = None, *, suites: dict[str, 
                      "trusted_types": base_trusted},
         "data": {"reference": "data/reference.csv", "evaluation": f"data/evaluation{tag}.csv",
                  "target": TARGET},
-        "signing": {"valid_for_days": 7},
+        "signing": {"key": signing_key, "valid_for_days": 7},
         "suites": {
             "quality": {"slices": ["home_ownership"], "margin": 0.01,
                         "thresholds": {"accuracy": {"fail": 0.6, "warn": 0.65}}},

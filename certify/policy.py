@@ -332,8 +332,12 @@ def policy_from_mapping(data: dict[str, Any], source: Path | None = None,
     return policy
 
 
-def load_policy(path: str | Path) -> PolicyBase:
-    """Read and validate a policy file (``certify.toml`` or a ``pyproject.toml``)."""
+def load_policy(path: str | Path, *, check_files: bool = True) -> PolicyBase:
+    """Read and validate a policy file (``certify.toml`` or a ``pyproject.toml``).
+
+    ``check_files=False`` skips the existence checks of the files it names (the release
+    gate only needs the policy's digest and required suites).
+    """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: policy file not found")
@@ -346,7 +350,7 @@ def load_policy(path: str | Path) -> PolicyBase:
         if section is None:
             raise ConfigError(f"{path}: no [tool.certify] section")
         raw = section
-    return policy_from_mapping(raw, path)
+    return policy_from_mapping(raw, path, check_files=check_files)
 
 
 def find_policy(rootdir: Path) -> Path | None:

@@ -32,7 +32,9 @@ BUILTIN_ADAPTERS: dict[str, str] = {
 }
 
 
-BUILTIN_REPORTERS: dict[str, str] = {}
+BUILTIN_REPORTERS: dict[str, str] = {
+    "certificate": "certify.attest.reporter:write_attestation",
+}
 
 
 def _load(target: str) -> Any:

@@ -85,6 +85,7 @@ class CertifySession:
         self.user_planned: list[Planned] = []
         self.suites: dict[str, _SuiteState] = {}
         self.run_dir: RunDir | None = None
+        self.signer: Any = None
         self.candidate: Model
         self.baseline: Model | None = None
         self.data: Dataset
@@ -106,6 +107,10 @@ class CertifySession:
         self._check_model(self.candidate, "candidate")
         if self.baseline is not None:
             self._check_model(self.baseline, "baseline")
+        from certify.attest.signer import signer_from_policy
+
+        # A configured but unusable key fails now, before any suite runs.
+        self.signer = signer_from_policy(policy)
         self.run_dir = RunDir(self.out_root)
         classes = suite_classes()
         required = set(policy.required())

@@ -1,1 +1,15 @@
-"""Signing: in-toto Statements in DSSE envelopes (see issue: signed certificate)."""
+"""Signing and verification: in-toto Statements in DSSE envelopes, keys, the release gate.
+
+* :mod:`certify.attest.statement`: the Statement v1 and our predicate
+  (``https://pytest-certify.dev/certification/v0.1``), built from report.json;
+* :mod:`certify.attest.dsse`: the pre-authentication encoding, the envelope, a strict parser;
+* :mod:`certify.attest.keys`: key generation, loading, ``SHA256:`` fingerprints, the 0600 rule;
+* :mod:`certify.attest.signer`: the ``Signer`` interface (file and environment keys; a KMS
+  signer implements the same three members);
+* :mod:`certify.attest.verify`: ``verify()`` -> ``VerifiedCertificate`` or ``VerificationError``;
+* :mod:`certify.attest.gate`: ``gate()``, verify plus the promotion decision;
+* :mod:`certify.attest.revocation`: the revocation list;
+* :mod:`certify.attest.reporter`: the built-in ``certificate`` reporter of a run.
+
+Nothing is imported here, so that importing the package stays cheap.
+"""

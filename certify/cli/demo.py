@@ -44,6 +44,21 @@ def main(args: argparse.Namespace) -> ExitCode:
     console.print(f"outputs: {result.run_dir}")
     for name, path in result.outputs.items():
         console.print(f"  {name}: {path}")
+    if result.certificate_path is not None:
+        from certify.outputs import PUBLIC_KEY
+        from certify.policy import load_policy
+
+        loaded = load_policy(policy, check_files=False)
+        candidate = loaded.resolve(loaded.candidate.path or "")
+        console.print("verify the certificate with:", highlight=False)
+        console.print(f"  certify verify {result.certificate_path} --key "
+                      f"{result.certificate_path.parent / PUBLIC_KEY} --artifact {candidate}",
+                      highlight=False, soft_wrap=True)
+        if result.verdict.certified:
+            console.print("and gate the release with:", highlight=False)
+            console.print(f"  certify gate {result.certificate_path} --trust "
+                          f"{candidate.parent.parent / 'keys'} --artifact {candidate} "
+                          f"--policy {policy}", highlight=False, soft_wrap=True)
     if args.sabotage:
         expected = SABOTAGES[args.sabotage].expect_reason
         console.print(f"(sabotage '{args.sabotage}' is expected to be REJECTED by {expected})")
