@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from certify.errors import CertifyError, ConfigError
 from certify.policy import load_policy
 
@@ -19,9 +21,18 @@ from certify.policy import load_policy
 class _Capture:
     """A pytest plugin object that keeps the run's result."""
 
-    def __init__(self) -> None:
+    def __init__(self, command: list[str]) -> None:
+        self.command = command
         self.result: Any = None
         self.error: str | None = None
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_configure(self, config: Any) -> None:
+        from certify.plugins.pytest_certify import session_key
+
+        if session_key in config.stash:
+            # The command that reproduces this run is ours, not pytest's inner one.
+            config.stash[session_key].command = self.command
 
     def pytest_unconfigure(self, config: Any) -> None:
         from certify.plugins.pytest_certify import error_key, result_key
@@ -37,8 +48,6 @@ def run(policy_path: str | Path = "certify.toml", out_dir: str | Path | None = N
     Raises :class:`certify.errors.ConfigError` (and friends) for bad input, with the
     one-line message pytest printed.
     """
-    import pytest
-
     policy_path = Path(policy_path).resolve()
     policy = load_policy(policy_path)  # validate before pytest starts: a clear error
     args = ["--certify", f"--certify-policy={policy_path}", f"--rootdir={policy.base_dir}",
@@ -50,7 +59,12 @@ def run(policy_path: str | Path = "certify.toml", out_dir: str | Path | None = N
     if quiet:
         args.append("-q")
     args += list(pytest_args)
-    capture = _Capture()
+    command = ["certify", "run", "--policy", str(policy_path)]
+    if out_dir is not None:
+        command += ["--out", str(Path(out_dir).resolve())]
+    if seed is not None:
+        command += ["--seed", str(seed)]
+    capture = _Capture(command)
     with tempfile.TemporaryDirectory(prefix="certify-nochecks-") as empty:
         # Without project checks, pytest is pointed at an empty folder: only the
         # built-in suites' checks are collected.

@@ -37,7 +37,16 @@ def test_run_certifies_and_writes_outputs(project: Path) -> None:
     assert report["verdict"]["decision"] == "CERTIFIED"
     assert report["schema_version"] == "1.0"
     assert (runs[0] / "summary.md").read_text().startswith("## ✅ CERTIFIED")
+    # the command that reproduces the run is the user's, not pytest's inner one
+    assert report["command"] == ["certify", "run", "--policy", str(project.resolve())]
+    assert (runs[0] / "report.json").stat().st_mode & 0o777 == 0o666 & ~_umask()
     assert not list(out.glob(".*.partial"))
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
 
 
 def test_second_run_never_overwrites_the_first(project: Path) -> None:
