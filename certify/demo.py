@@ -123,9 +123,18 @@ def _worse(project: DemoProject) -> None:
     project.expect = "REJECTED"
 
 
+def _drift(project: DemoProject) -> None:
+    """Production-like data that moved: a third of the loans are for a purpose never seen."""
+    project.evaluation = make_credit_data(N_EVALUATION, SEED + 100,
+                                          shift={"new_purpose": "crypto"})
+    project.expect = "REJECTED"
+
+
 #: KIND -> sabotage. Suites add theirs here.
 SABOTAGES: dict[str, Sabotage] = {
     "worse": Sabotage("a candidate clearly worse than the baseline", _worse, "quality::roc_auc"),
+    "drift": Sabotage("evaluation data where a third of the loans have a purpose ('crypto') "
+                      "the reference data never had", _drift, "drift::chi2[purpose]"),
 }
 
 
@@ -223,6 +232,7 @@ def build_project(root: Path, sabotage: str | None = None, *, suites: dict[str, 
         "suites": {
             "quality": {"slices": ["home_ownership"], "margin": 0.01,
                         "thresholds": {"accuracy": {"fail": 0.6, "warn": 0.65}}},
+            "drift": {"correction": "bonferroni", "reference_sample": 5000},
             **(suites or {}),
         },
     }

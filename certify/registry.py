@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 BUILTIN_SUITES: dict[str, str] = {
     "quality": "certify.suites.quality:QualitySuite",
+    "drift": "certify.suites.drift:DriftSuite",
 }
 
 BUILTIN_ADAPTERS: dict[str, str] = {

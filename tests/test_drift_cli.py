@@ -1,0 +1,164 @@
+"""`certify drift`: a certified baseline re-checks new data, with the suite's own records.
+
+One signed certification run (drift suite, real key) is made per module; the command is run
+in-process against it with clean data, drifted data, Parquet, a tampered baseline, another
+baseline, the wrong key and the wrong model.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from certify.cli import main
+from certify.demo import FEATURES, SEED, TARGET, baseline_model, candidate_model, make_credit_data
+from certify.outputs import CERTIFICATE, DRIFT_BASELINE
+from certify.policy import load_policy
+from certify.session import CertifySession
+from tests.projects import make_project, save_model
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from certify.attest.keys import write_key_pair
+
+    root = tmp_path_factory.mktemp("drift-cli")
+    write_key_pair(root / "keys" / "signer")
+    ref = make_credit_data(1500, SEED)
+    evaluation = make_credit_data(1000, SEED + 100)
+    candidate = candidate_model().fit(ref[FEATURES], ref[TARGET])
+    policy = make_project(root, candidate=candidate,
+                          baseline=baseline_model().fit(ref[FEATURES], ref[TARGET]),
+                          reference=ref, evaluation=evaluation, suites={"drift": {}},
+                          extra={"sensitive_columns": ["income"],
+                                 "signing": {"key": "keys/signer.key"}})
+    session = CertifySession(load_policy(policy))
+    session.setup()
+    session.run_all()
+    result = session.finish()
+    assert result.verdict.decision.value == "CERTIFIED", result.verdict.reasons
+    data = root / "new"
+    data.mkdir()
+    make_credit_data(1200, 4242).drop(columns=[TARGET]).to_csv(data / "ok.csv", index=False)
+    drifted = make_credit_data(1200, 4242, shift={"new_purpose": "crypto"})
+    drifted.to_csv(data / "drifted.csv", index=False)
+    drifted.to_parquet(data / "drifted.parquet")
+    other = candidate_model().fit(ref[FEATURES].head(500), ref[TARGET].head(500))
+    save_model(other, root / "models" / "other.skops")
+    return {"root": root, "run": result.run_dir, "baseline": result.run_dir / DRIFT_BASELINE,
+            "certificate": result.run_dir / CERTIFICATE, "key": root / "keys" / "signer.pub",
+            "model": root / "models" / "candidate.skops", "other": root / "models" / "other.skops",
+            "ok": data / "ok.csv", "drifted": data / "drifted.csv",
+            "parquet": data / "drifted.parquet", "evaluation": root / "data" / "evaluation.csv",
+            "report": result.report_path}
+
+
+def drift(capsys: pytest.CaptureFixture[str], *args: Any) -> tuple[int, str, str]:
+    code = main(["drift", *[str(a) for a in args]])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_clean_data_with_certificate_and_model_exits_0(run, capsys) -> None:
+    code, out, err = drift(capsys, "--baseline", run["baseline"], "--data", run["ok"],
+                           "--certificate", run["certificate"], "--key", run["key"],
+                           "--model", run["model"])
+    assert code == 0, out + err
+    assert ", certified)" in out and "verdict: NO DRIFT" in out
+    assert "drift::prediction[scores]" in out and "drift::ks[age]" in out
+    assert "skipped  drift::target[default]" in out  # production data has no labels
+
+
+def test_drifted_data_exits_1_naming_the_feature(run, capsys) -> None:
+    code, out, _ = drift(capsys, "--baseline", run["baseline"], "--data", run["drifted"])
+    assert code == 1
+    line = next(x for x in out.splitlines() if "drift::chi2[purpose]" in x)
+    assert line.startswith("failed") and "'crypto'" in line
+    assert "integrity checked, not certified" in out and "verdict: DRIFT" in out
+
+
+def test_json_records_are_the_suites_records(run, capsys) -> None:
+    """On the run's own evaluation data the command reproduces the suite's evidence."""
+    code, out, _ = drift(capsys, "--baseline", run["baseline"], "--data", run["evaluation"],
+                         "--model", run["model"], "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["verdict"] == "no drift"
+    report = json.loads(run["report"].read_text())
+    suite = {e["id"]: e for e in report["evidence"] if e["suite"] == "drift"
+             and "candidate_vs_baseline" not in e["id"]}
+    ours = {e["id"]: e for e in doc["evidence"]}
+    assert set(ours) == set(suite)
+    for ident, record in ours.items():
+        assert record["status"] == suite[ident]["status"], ident
+        if "p_value" in record["metrics"]:
+            assert record["metrics"]["p_value"] == pytest.approx(suite[ident]["metrics"]["p_value"])
+
+
+def test_parquet_is_read_by_column_with_the_same_answer(run, capsys) -> None:
+    _, csv_out, _ = drift(capsys, "--baseline", run["baseline"], "--data", run["drifted"], "--json")
+    code, pq_out, _ = drift(capsys, "--baseline", run["baseline"], "--data", run["parquet"],
+                            "--json")
+    assert code == 1
+    a = {e["id"]: e for e in json.loads(csv_out)["evidence"]}
+    b = {e["id"]: e for e in json.loads(pq_out)["evidence"]}
+    assert set(a) == set(b)
+    for ident in a:
+        assert a[ident]["status"] == b[ident]["status"]
+        assert a[ident]["metrics"].get("p_value") == pytest.approx(b[ident]["metrics"].get("p_value"))
+
+
+def test_usage_errors_exit_2(run, capsys, tmp_path: Path) -> None:
+    code, _, err = drift(capsys, "--baseline", run["baseline"], "--data", run["ok"],
+                         "--certificate", run["certificate"])
+    assert code == 2 and "--certificate and --key go together" in err
+    code, _, err = drift(capsys, "--baseline", run["baseline"], "--data", tmp_path / "nope.csv")
+    assert code == 2 and "file not found" in err
+    (tmp_path / "empty.csv").write_text("")
+    code, _, err = drift(capsys, "--baseline", run["baseline"], "--data", tmp_path / "empty.csv")
+    assert code == 2 and "empty" in err
+    code, _, _ = drift(capsys, "--data", run["ok"])
+    assert code == 2
+
+
+def test_tampered_baseline_is_refused_even_without_a_certificate(run, capsys, tmp_path) -> None:
+    copy = tmp_path / "baseline"
+    shutil.copytree(run["baseline"], copy)
+    target = copy / "features" / "000.npy"
+    values = np.load(target)
+    values[0] -= 1.0
+    np.save(target, values)
+    code, out, err = drift(capsys, "--baseline", copy, "--data", run["ok"])
+    assert code == 1 and out == ""
+    assert "features/000.npy does not match its digest" in err
+
+
+def test_a_baseline_the_certificate_does_not_name_is_refused(run, capsys, tmp_path) -> None:
+    from certify.data import infer_schema
+    from certify.driftbaseline import DetectorParams, FitOptions, fit_baseline
+    from certify.evidence import Threshold
+
+    ref = make_credit_data(500, 99)
+    other = fit_baseline(ref, infer_schema(ref, target=TARGET), sensitive=["income"], seed=1,
+                         options=FitOptions(), params=DetectorParams(p_value=Threshold(fail=0.5)),
+                         harness_version="x")
+    other.save(tmp_path / "other")
+    code, _, err = drift(capsys, "--baseline", tmp_path / "other", "--data", run["ok"],
+                         "--certificate", run["certificate"], "--key", run["key"])
+    assert code == 1 and "is not the certified drift baseline" in err
+
+
+def test_wrong_key_and_wrong_model_are_refused(run, capsys, tmp_path) -> None:
+    from certify.attest.keys import write_key_pair
+
+    _, stranger, _ = write_key_pair(tmp_path / "stranger")
+    code, _, err = drift(capsys, "--baseline", run["baseline"], "--data", run["ok"],
+                         "--certificate", run["certificate"], "--key", stranger)
+    assert code == 1 and err
+    code, _, err = drift(capsys, "--baseline", run["baseline"], "--data", run["ok"],
+                         "--model", run["other"])
+    assert code == 1 and "is not the certified candidate" in err
