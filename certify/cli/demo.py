@@ -40,10 +40,10 @@ def main(args: argparse.Namespace) -> ExitCode:
     style = {"CERTIFIED": "bold green", "REJECTED": "bold red"}.get(decision, "bold yellow")
     console.print(f"\nverdict: [{style}]{decision}[/]")
     for reason in result.verdict.reasons:
-        console.print(f"  - {reason}")
+        console.print(f"  - {reason}", markup=False, highlight=False)
     console.print(f"outputs: {result.run_dir}")
     for name, path in result.outputs.items():
-        console.print(f"  {name}: {path}")
+        console.print(f"  {name}: {path}", markup=False, highlight=False)
     if result.certificate_path is not None:
         from certify.outputs import PUBLIC_KEY
         from certify.policy import load_policy
