@@ -123,6 +123,27 @@ def _worse(project: DemoProject) -> None:
     project.expect = "REJECTED"
 
 
+def _brittle(project: DemoProject) -> None:
+    """The real candidate plus a high-frequency ripple: identical on clean rows, flips between them."""
+    from sklearn.pipeline import Pipeline
+
+    from certify.sabotage_models import RippleClassifier
+
+    fitted = project.candidate
+    scaler = fitted.named_steps["prep"].named_transformers_["num"]
+    numeric = list(scaler.feature_names_in_)
+    # The data's own precision: cents, 1e-4 of a ratio, tenths of a year.
+    steps = {"income": 0.01, "debt_ratio": 1e-4, "employment_years": 0.1}
+    idx = [numeric.index(c) for c in steps]
+    ripple = RippleClassifier(base=fitted.named_steps["clf"], columns=idx,
+                              means=[float(scaler.mean_[i]) for i in idx],
+                              scales=[float(scaler.scale_[i]) for i in idx],
+                              steps=list(steps.values()), amplitude=4.0)
+    ripple.classes_ = fitted.named_steps["clf"].classes_
+    project.candidate = Pipeline([("prep", fitted.named_steps["prep"]), ("clf", ripple)])
+    project.expect = "REJECTED"
+
+
 def _drift(project: DemoProject) -> None:
     """Production-like data that moved: a third of the loans are for a purpose never seen."""
     project.evaluation = make_credit_data(N_EVALUATION, SEED + 100,
@@ -130,11 +151,47 @@ def _drift(project: DemoProject) -> None:
     project.expect = "REJECTED"
 
 
+#: The demo's [suites.edge_cases] section (5-13 s measured on the shared 2-core machine).
+EDGE_CASES_DEMO: dict[str, Any] = {"max_examples": 30, "deadline_s": 5.0, "on_nan": "predict",
+                                   "invariant": ["sex"]}
+
+
+def _edge_case(kind: str) -> Callable[[DemoProject], None]:
+    """A candidate broken in one edge-case way (certify/sabotage_models.py)."""
+
+    def apply(project: DemoProject) -> None:
+        from certify.sabotage_models import MONOTONIC_DEMO, edge_case_sabotage
+
+        project.candidate = edge_case_sabotage(kind, project.candidate, project.reference)
+        if kind == "monotonic":
+            project.policy_extra["suites"] = {
+                "edge_cases": {**EDGE_CASES_DEMO, "monotonic": MONOTONIC_DEMO}}
+        project.expect = "REJECTED"
+
+    return apply
+
+
 #: KIND -> sabotage. Suites add theirs here.
 SABOTAGES: dict[str, Sabotage] = {
     "worse": Sabotage("a candidate clearly worse than the baseline", _worse, "quality::roc_auc"),
+    "brittle": Sabotage("a candidate as accurate as the real one on clean rows that flips under "
+                        "tiny input changes", _brittle, "adversarial::regression"),
     "drift": Sabotage("evaluation data where a third of the loans have a purpose ('crypto') "
                       "the reference data never had", _drift, "drift::chi2[purpose]"),
+    "nan-crash": Sabotage("a candidate that crashes (IndexError) on a missing numeric value",
+                          _edge_case("nan-crash"), "edge_cases::no_crash"),
+    "nondeterministic": Sabotage("a candidate whose scores carry fresh random noise on every call",
+                                 _edge_case("nondeterministic"), "edge_cases::deterministic"),
+    "proba-sum": Sabotage("a candidate whose class probabilities do not sum to one",
+                          _edge_case("proba-sum"), "edge_cases::proba_valid"),
+    "batch": Sabotage("a candidate that re-standardises features per request batch",
+                      _edge_case("batch"), "edge_cases::batch_invariant"),
+    "hang": Sabotage("a candidate that stalls for 30 s on impossible values (negative, or ten "
+                     "times the largest seen)",
+                     _edge_case("hang"), "edge_cases::deadline"),
+    "monotonic": Sabotage("a candidate whose risk drops at 3+ late payments, against a declared "
+                          "monotonic constraint", _edge_case("monotonic"),
+                          "edge_cases::monotonic[late_payments]"),
 }
 
 
@@ -232,7 +289,11 @@ def build_project(root: Path, sabotage: str | None = None, *, suites: dict[str, 
         "suites": {
             "quality": {"slices": ["home_ownership"], "margin": 0.01,
                         "thresholds": {"accuracy": {"fail": 0.6, "warn": 0.65}}},
+            "adversarial": {"epsilon": 0.1, "norm": "inf", "immutable": ["age"],
+                            "sample_size": 100, "bb_iterations": 3, "executor": "auto",
+                            "max_seconds": 120},
             "drift": {"correction": "bonferroni", "reference_sample": 5000},
+            "edge_cases": dict(EDGE_CASES_DEMO),
             **(suites or {}),
         },
     }

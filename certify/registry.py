@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 
 BUILTIN_SUITES: dict[str, str] = {
     "quality": "certify.suites.quality:QualitySuite",
+    "adversarial": "certify.suites.adversarial:AdversarialSuite",
     "drift": "certify.suites.drift:DriftSuite",
+    "edge_cases": "certify.suites.edge_cases:EdgeCasesSuite",
 }
 
 BUILTIN_ADAPTERS: dict[str, str] = {
@@ -35,6 +37,8 @@ BUILTIN_ADAPTERS: dict[str, str] = {
 
 BUILTIN_REPORTERS: dict[str, str] = {
     "certificate": "certify.attest.reporter:write_attestation",
+    "html": "certify.reports.html:write_html",
+    "github-summary": "certify.reports.github:write_step_summary",
 }
 
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from certify import __version__
 from certify.errors import CertifyError, ExitCode
 
-COMMANDS = ("run", "demo", "schema", "keygen", "verify", "gate", "drift")
+COMMANDS = ("run", "demo", "schema", "report", "keygen", "verify", "gate", "drift")
 
 
 def build_parser() -> argparse.ArgumentParser:

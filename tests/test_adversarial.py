@@ -1,0 +1,414 @@
+"""The adversarial suite: real ART attacks on real models, judged through the whole session.
+
+Projects are the credit-risk demo data plus three "leak" columns that let a model be
+accurate on clean rows while depending on differences far smaller than the columns' spread:
+``bal_close - bal_open`` (about 0.02 standard deviations, usable by a linear model) and the
+fractional offset of ``ref_code`` (usable by trees). The brittle models use them; the robust
+ones ignore them. Fixed seeds throughout; small samples keep the file under half a minute
+outside its two slow tests (Ray start-up; the demo's sabotage).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from certify.demo import FEATURES, SEED, TARGET, baseline_model, candidate_model, make_credit_data
+from certify.errors import ConfigError
+from certify.evidence import Status
+from certify.policy import load_policy
+from certify.session import CertifySession
+from tests.projects import make_project
+
+NUMERIC = ["age", "income", "debt_ratio", "credit_lines", "late_payments", "employment_years"]
+CATEGORICAL = ["home_ownership", "purpose"]
+LEAKS = ["bal_open", "bal_close", "ref_code"]
+
+
+def leaky_data(n: int, seed: int) -> pd.DataFrame:
+    frame = make_credit_data(n, seed)
+    rng = np.random.default_rng(seed + 5)
+    sign = 2 * frame[TARGET].to_numpy() - 1
+    opening = np.round(rng.normal(5000, 1500, n), 2)
+    frame["bal_open"] = opening
+    frame["bal_close"] = np.round(opening + 30 * sign, 2)  # 30 is 0.02 standard deviations
+    frame["ref_code"] = 10.0 * rng.integers(0, 10, n) + 0.1 * sign
+    return frame
+
+
+def pipeline(numeric: list[str], clf: Any) -> Any:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    prep = ColumnTransformer([("num", StandardScaler(), numeric),
+                              ("cat", OneHotEncoder(handle_unknown="ignore"), CATEGORICAL)])
+    return Pipeline([("prep", prep), ("clf", clf)])
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[pd.DataFrame, pd.DataFrame]:
+    return leaky_data(1500, SEED), leaky_data(600, SEED + 100)
+
+
+@pytest.fixture(scope="module")
+def models(data: tuple[pd.DataFrame, pd.DataFrame]) -> dict[str, Any]:
+    import sklearn.ensemble  # noqa: F401 - load OpenMP before limiting its threads
+    from threadpoolctl import threadpool_limits
+
+    ref = data[0]
+    X, y = ref[FEATURES + LEAKS], ref[TARGET]  # noqa: N806
+    with threadpool_limits(1):  # OpenMP threads on a busy 2-core box cost 10-20x
+        return _fit_models(X, y)
+
+
+def _fit_models(X: pd.DataFrame, y: pd.Series) -> dict[str, Any]:  # noqa: N803
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    return {
+        "baseline": baseline_model().fit(X, y),
+        "robust_lr": pipeline(NUMERIC, LogisticRegression(C=0.5, max_iter=1000)).fit(X, y),
+        "brittle_lr": pipeline(NUMERIC + ["bal_open", "bal_close"],
+                               LogisticRegression(C=1e4, max_iter=5000)).fit(X, y),
+        "robust_gbm": candidate_model().fit(X, y),
+        "brittle_gbm": pipeline(NUMERIC + ["ref_code"],
+                                HistGradientBoostingClassifier(max_iter=60, random_state=SEED)).fit(X, y),
+    }
+
+
+def settings(**extra: Any) -> dict[str, Any]:
+    base = {"epsilon": 0.1, "immutable": ["age"], "sample_size": 48, "executor": "inprocess",
+            "bb_iterations": 2, "margin": 0.1, "shard_size": 12}
+    return {**base, **extra}
+
+
+def certify(tmp_path: Path, data: Any, candidate: Any, baseline: Any = "default",
+            extra: dict[str, Any] | None = None, **adv: Any) -> CertifySession:
+    path = make_project(tmp_path, candidate=candidate, baseline=baseline, reference=data[0],
+                        evaluation=data[1], suites={"adversarial": settings(**adv)}, extra=extra)
+    session = CertifySession(load_policy(path), out_dir=tmp_path / "out")
+    session.setup()
+    session.run_all()
+    return session
+
+
+def evidence(session: CertifySession) -> dict[str, Any]:
+    return {e.id.removeprefix("adversarial::"): e for e in session.evidence.values()}
+
+
+# -- the threat model's plausibility rules (no ART needed) -------------------------------------
+def test_plausible_rows_clip_round_toward_original_and_keep_frozen() -> None:
+    from certify.suites.adversarial import AttackSpace
+
+    space = AttackSpace(columns=["a", "n"], mean=np.array([0.0, 10.0]), std=np.array([2.0, 4.0]),
+                        raw_lo=np.array([-1.0, 0.0]), raw_hi=np.array([3.0, 20.0]),
+                        integer=np.array([False, True]), norm="inf")
+    raw0 = np.array([[1.0, 10.0], [5.0, 12.0]])  # row 2's 'a' already lies above the schema max
+    z0 = space.to_z(raw0)
+    frozen = np.array([[False, False], [False, True]])
+    z, raw = space.plausible(z0 + np.array([[5.0, 0.2], [1.0, 3.0]]), z0, raw0, frozen)
+    assert raw[0, 0] == 3.0  # clipped to the schema max
+    assert raw[0, 1] == 10.0  # +0.8 of an integer column truncates to no move
+    assert raw[1, 0] == 5.0  # clipped to the row's own out-of-range value, never beyond
+    assert raw[1, 1] == 12.0  # frozen (e.g. missing) stays as it was
+    z, raw = space.plausible(z0 + np.array([[0.0, -0.6], [0.0, 0.0]]), z0, raw0, frozen)
+    assert raw[0, 1] == 8.0  # -2.4 truncates toward the original: -2, never -3
+    assert np.all(space.distance(z, z0) <= 0.6 + 1e-12)
+    # float32 noise of an attack is no perturbation
+    z, raw = space.plausible(z0.astype(np.float32), z0, raw0, frozen)
+    assert np.array_equal(raw, raw0)
+
+
+# -- white-box (gradient) path ------------------------------------------------------------------
+def test_brittle_logistic_is_rejected_by_pgd(tmp_path: Path, data: Any, models: dict[str, Any]) -> None:
+    session = certify(tmp_path, data, models["brittle_lr"], models["baseline"])
+    ev = evidence(session)
+    assert ev["clean_accuracy"].metrics["candidate"] > 0.95  # accurate on clean rows ...
+    assert ev["robust_accuracy"].metrics["attack"] == "pgd"
+    assert ev["robust_accuracy"].metrics["candidate"] < 0.1  # ... and flips under 0.1 std
+    assert ev["regression"].status is Status.FAILED
+    assert ev["attack_success_rate"].status is Status.FAILED
+    assert "min_perturbation" not in ev  # white-box attacks have no minimal-perturbation record
+    assert session.decide()[0].decision.value == "REJECTED"
+
+
+def test_robust_logistic_is_certified(tmp_path: Path, data: Any, models: dict[str, Any]) -> None:
+    session = certify(tmp_path, data, models["robust_lr"], models["baseline"])
+    ev = evidence(session)
+    assert all(e.status is Status.PASSED for e in ev.values()), {k: e.reason for k, e in ev.items()}
+    curve = ev["robust_accuracy"].metrics["curve"]
+    assert curve["candidate"] == sorted(curve["candidate"], reverse=True)  # more budget, less robust
+    assert curve["candidate"][-1] < ev["clean_accuracy"].metrics["candidate"]  # the attack bites
+    assert ev["regression"].metrics["baseline_attack"] == "pgd"
+    assert session.decide()[0].decision.value == "CERTIFIED"
+
+
+# -- black-box path (tree ensembles) ------------------------------------------------------------
+def test_brittle_tree_ensemble_is_rejected_by_hopskipjump(tmp_path: Path, data: Any,
+                                                           models: dict[str, Any]) -> None:
+    session = certify(tmp_path, data, models["brittle_gbm"], models["baseline"],
+                      extra={"sensitive_columns": ["income"]})
+    ev = evidence(session)
+    assert ev["clean_accuracy"].metrics["candidate"] > 0.95
+    assert ev["robust_accuracy"].metrics["attack"] == "hopskipjump"
+    assert ev["regression"].metrics["same_attack"] is True
+    assert ev["robust_accuracy"].metrics["candidate"] < 0.1
+    assert ev["min_perturbation"].metrics["median"] < 0.1
+    assert ev["regression"].status is Status.FAILED
+    assert session.decide()[0].decision.value == "REJECTED"
+    # Example rows: original vs adversarial predictions, sensitive values masked.
+    art = next(a for a in ev["robust_accuracy"].artifacts if a.path.endswith("examples.json"))
+    examples = json.loads((session.run_dir.path / art.path).read_text())["models"]["candidate"]
+    assert examples and all(e["original_prediction"] != e["adversarial_prediction"] for e in examples)
+    raw_incomes = {str(v) for v in data[1]["income"]}
+    for e in examples:
+        assert str(e["original"]["income"]).startswith("sha256:")
+        assert str(e["original"]["income"]) not in raw_incomes
+        assert e["adversarial"]["age"] == e["original"]["age"]  # immutable
+        assert e["adversarial"]["home_ownership"] == e["original"]["home_ownership"]  # categorical
+
+
+def test_robust_tree_ensemble_is_certified(tmp_path: Path, data: Any, models: dict[str, Any]) -> None:
+    session = certify(tmp_path, data, models["robust_gbm"], models["baseline"])
+    ev = evidence(session)
+    assert all(e.status is Status.PASSED for e in ev.values()), {k: e.reason for k, e in ev.items()}
+    assert ev["robust_accuracy"].metrics["attack"] == "hopskipjump"
+    assert ev["min_perturbation"].metrics["median"] > 0.1
+    assert session.decide()[0].decision.value == "CERTIFIED"
+
+
+# -- budgets: errored, never passed -------------------------------------------------------------
+def test_query_budget_exhaustion_errors_the_attack_checks(tmp_path: Path, data: Any,
+                                                          models: dict[str, Any]) -> None:
+    session = certify(tmp_path, data, models["robust_gbm"], models["baseline"], max_queries=200,
+                      sample_size=12)
+    ev = evidence(session)
+    assert ev["clean_accuracy"].status is Status.PASSED  # needs no attack
+    for name in ("robust_accuracy", "attack_success_rate", "min_perturbation", "regression"):
+        assert ev[name].status is Status.ERRORED, name
+        assert "query budget (max_queries=200 per row) exhausted" in ev[name].reason
+    assert "completed" in ev["robust_accuracy"].reason
+    assert session.decide()[0].decision.value == "INCOMPLETE"
+
+
+def test_wall_time_budget_exhaustion_errors(tmp_path: Path, data: Any, models: dict[str, Any]) -> None:
+    session = certify(tmp_path, data, models["robust_lr"], models["baseline"], max_seconds=1e-6)
+    ev = evidence(session)
+    assert ev["robust_accuracy"].status is Status.ERRORED
+    assert "wall-time budget (max_seconds=1e-06) exhausted" in ev["robust_accuracy"].reason
+    assert session.decide()[0].decision.value == "INCOMPLETE"
+
+
+# -- configuration errors are one clear line ----------------------------------------------------
+def test_white_box_attack_on_a_tree_ensemble_is_a_config_error(tmp_path: Path, data: Any,
+                                                                models: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError, match=r"suites\.adversarial\.attack: pgd needs model gradients"):
+        certify(tmp_path, data, models["robust_gbm"], models["baseline"], attack="pgd")
+
+
+def test_categorical_feature_cannot_be_perturbed(tmp_path: Path, data: Any, models: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError, match=r"suites\.adversarial\.features: 'purpose' is categorical"):
+        certify(tmp_path, data, models["robust_lr"], models["baseline"], features=["income", "purpose"])
+
+
+# -- the fast path only steers the search: the real model decides ------------------------------
+def test_fast_path_and_dataframe_path_agree(tmp_path: Path, data: Any, models: dict[str, Any]) -> None:
+    runs = []
+    for fast in (True, False):
+        session = certify(tmp_path / str(fast), data, models["brittle_gbm"], None, sample_size=8,
+                          fast_path=fast, thresholds={"robust_accuracy": {"fail": 0.0}})
+        state = session.suites["adversarial"]
+        runs.append(state.suite.report_data(state.ctx, state.result))
+    assert runs[0]["attacks"]["candidate"]["fast_path"] is True
+    assert runs[1]["attacks"]["candidate"]["fast_path"] is False
+    for key in ("curve", "metrics", "perturbation"):
+        assert runs[0][key] == runs[1][key], key
+
+
+# -- an HTTP endpoint: black-box through the adapter ----------------------------------------------
+class _Handler(BaseHTTPRequestHandler):
+    model: Any = None
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server API
+        body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+        frame = pd.DataFrame(body["instances"], columns=FEATURES + LEAKS)
+        out = json.dumps({"predictions": self.model.predict(frame).tolist(),
+                          "probabilities": self.model.predict_proba(frame).tolist()}).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+class _Server(ThreadingHTTPServer):
+    def server_bind(self) -> None:
+        import socket
+
+        self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().server_bind()
+
+
+def test_http_endpoint_is_attacked_black_box(tmp_path: Path, data: Any, models: dict[str, Any]) -> None:
+    handler = type("H", (_Handler,), {"model": models["brittle_gbm"]})
+    server = _Server(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        path = make_project(tmp_path, candidate=models["robust_gbm"], baseline=None,
+                            reference=data[0], evaluation=data[1],
+                            suites={"adversarial": settings(sample_size=6,
+                                                            thresholds={"robust_accuracy": {"fail": 0.5}})})
+        text = path.read_text().replace(
+            'path = "models/candidate.skops"',
+            f'url = "http://127.0.0.1:{server.server_address[1]}/predict"\n'
+            f'classes = [0, 1]\noptions = {{features = {json.dumps(FEATURES + LEAKS)}, task = "classification"}}')
+        text = "\n".join(ln for ln in text.splitlines() if not ln.startswith("trusted_types"))
+        path.write_text(text)
+        session = CertifySession(load_policy(path), out_dir=tmp_path / "out")
+        session.setup()
+        session.run_all()
+    finally:
+        server.shutdown()
+    ev = evidence(session)
+    assert ev["robust_accuracy"].metrics["attack"] == "hopskipjump"
+    report = session.suites["adversarial"].suite.report_data(session.suites["adversarial"].ctx,
+                                                             session.suites["adversarial"].result)
+    assert report["attacks"]["candidate"]["fast_path"] is False
+    assert ev["robust_accuracy"].status is Status.FAILED  # the served model is the brittle one
+    assert ev["robust_accuracy"].metrics["candidate"] < 0.2
+
+
+# -- Ray: fixed shards, same numbers whatever the number of workers ----------------------------
+@pytest.mark.slow
+def test_same_seed_same_numbers_with_one_or_two_ray_workers(tmp_path: Path, data: Any,
+                                                            models: dict[str, Any]) -> None:
+    outs = []
+    for executor, workers in (("ray", 1), ("ray", 2), ("inprocess", None)):
+        more = {"workers": workers} if workers else {}
+        session = certify(tmp_path / f"{executor}{workers}", data, models["robust_gbm"], models["baseline"],
+                          sample_size=24, shard_size=6, executor=executor, **more)
+        state = session.suites["adversarial"]
+        assert state.result.executor == executor
+        data_out = state.suite.report_data(state.ctx, state.result)
+        data_out.pop("budget")  # timings differ
+        metrics = {k: {m: v for m, v in e.metrics.items() if m not in ("executor", "workers")}
+                   for k, e in evidence(session).items()}
+        rows = json.loads((session.run_dir.path / "artifacts" / "adversarial" / "results.json").read_text())
+        outs.append((data_out, metrics, rows))
+    assert outs[0] == outs[1] == outs[2]
+
+
+# -- torch (extra): white-box through ART's PyTorchClassifier ----------------------------------
+def test_torch_module_is_attacked_white_box(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from certify.models import Model
+
+    rng = np.random.default_rng(3)
+    cols = ["x0", "x1", "x2", "x3"]
+
+    def numeric(n: int) -> pd.DataFrame:
+        X = rng.normal(size=(n, 4)) * [1, 2, 5, 0.5] + [0, 10, 50, 1]  # noqa: N806
+        z = (X - [0, 10, 50, 1]) / [1, 2, 5, 0.5]
+        y = (z[:, 0] - z[:, 1] + 0.5 * z[:, 2] * z[:, 3] + 0.3 * rng.normal(size=n) > 0).astype(int)
+        return pd.DataFrame(X, columns=cols).assign(**{TARGET: y})
+
+    ref, ev = numeric(1500), numeric(400)
+    torch.manual_seed(0)
+    mean, std = ref[cols].mean().to_numpy(), ref[cols].std(ddof=0).to_numpy()
+    net = torch.nn.Sequential(torch.nn.Linear(4, 32), torch.nn.ReLU(), torch.nn.Linear(32, 2))
+    scale = torch.nn.Linear(4, 4)
+    with torch.no_grad():  # standardisation as the module's first (affine) layer
+        scale.weight.copy_(torch.diag(torch.tensor(1 / std, dtype=torch.float32)))
+        scale.bias.copy_(torch.tensor(-mean / std, dtype=torch.float32))
+    module = torch.nn.Sequential(scale, net)
+    opt = torch.optim.Adam(net.parameters(), lr=0.01)
+    xs = torch.tensor(ref[cols].to_numpy(np.float32))
+    ys = torch.tensor(ref[TARGET].to_numpy())
+    for _ in range(300):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(module(xs), ys).backward()
+        opt.step()
+    module.eval()
+
+    class TorchModel(Model):
+        def __init__(self) -> None:
+            self.estimator = module
+            super().__init__(name="mlp", digest="sha256:" + "0" * 64, source="memory", format="torch",
+                             task="classification", classes=[0, 1], features=cols)
+
+        def _predict(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
+            return self._predict_proba(X).argmax(axis=1)
+
+        def _has_proba(self) -> bool:
+            return True
+
+        def _predict_proba(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
+            with torch.no_grad():
+                return torch.softmax(module(torch.tensor(X.to_numpy(np.float32))), 1).numpy()
+
+    baseline = make_pipeline(StandardScaler(), LogisticRegression()).fit(ref[cols], ref[TARGET])
+    path = make_project(tmp_path, candidate=baseline, baseline=baseline, reference=ref, evaluation=ev,
+                        suites={"adversarial": settings(immutable=[], sample_size=60)})
+    session = CertifySession(load_policy(path), out_dir=tmp_path / "out")
+    session.setup()
+    state = session.suites["adversarial"]
+    state.ctx.candidate = TorchModel()
+    state.suite._prepared.clear()
+    specs = state.suite.checks(state.ctx)
+    result = state.suite.run(state.ctx)
+    outcomes = {spec.name: spec.fn(result) for spec in specs}
+    cand = result.models["candidate"]
+    assert (cand.attack, cand.kind, cand.fast) == ("pgd", "white-box", True)
+    assert result.models["baseline"].attack == "pgd"
+    assert outcomes["clean_accuracy"].metrics["candidate"] > 0.8
+    curve = outcomes["robust_accuracy"].metrics["curve"]["candidate"]
+    assert curve == sorted(curve, reverse=True) and curve[-1] < curve[0] - 0.1  # gradients bite
+
+
+# -- the demo's sabotage --------------------------------------------------------------------------
+@pytest.mark.slow
+def test_demo_sabotage_brittle_is_rejected_by_the_adversarial_suite(tmp_path: Path) -> None:
+    import tomllib
+
+    import sklearn.ensemble  # noqa: F401 - load OpenMP before limiting its threads
+    from threadpoolctl import threadpool_limits
+
+    from certify.demo import SABOTAGES, build_project
+    from certify.policy import policy_from_mapping
+
+    with threadpool_limits(1):
+        path, project = build_project(tmp_path / "demo", "brittle")
+    raw = tomllib.loads(path.read_text())
+    raw["suites"] = {"adversarial": {**raw["suites"]["adversarial"], "sample_size": 24}}  # alone
+    session = CertifySession(policy_from_mapping(raw, path), out_dir=tmp_path / "out")
+    session.setup()
+    session.run_all()
+    verdict = session.decide()[0]
+    assert project.expect == verdict.decision.value == "REJECTED"
+    expected = SABOTAGES["brittle"].expect_reason
+    assert any(r.startswith(expected + " failed") for r in verdict.reasons), verdict.reasons
+    ev = evidence(session)
+    # As accurate as the real candidate on clean rows (the ripple vanishes there) ...
+    real = project.candidate.named_steps["clf"].base
+    prep = project.candidate.named_steps["prep"]
+    ev_frame = project.evaluation[FEATURES]
+    assert np.array_equal(project.candidate.predict(ev_frame), real.predict(prep.transform(ev_frame)))
+    # ... and flipped by perturbations far below the policy's epsilon.
+    assert ev["robust_accuracy"].metrics["candidate"] < 0.05
+    assert ev["min_perturbation"].metrics["quantiles"]["p90"] < 0.1

@@ -1,0 +1,393 @@
+"""The edge_cases suite on real models: hypothesis against honest and broken candidates.
+
+Every broken candidate (certify/sabotage_models.py) must be REJECTED by its own check
+with a readable counterexample; the honest demo model must be CERTIFIED whatever the
+seed. Models are real scikit-learn pipelines, served in-process (skops) or over real HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from certify.demo import FEATURES, SEED, TARGET, baseline_model, candidate_model, make_credit_data
+from certify.errors import ConfigError
+from certify.evidence import Status
+from certify.policy import load_policy
+from certify.sabotage_models import MONOTONIC_DEMO, edge_case_sabotage, monotone_candidate
+from certify.session import CertifySession
+from certify.verdict import Decision
+from tests.http_model_server import serving
+from tests.projects import make_project
+
+NUMERIC = ["age", "income", "debt_ratio", "credit_lines", "late_payments", "employment_years"]
+BASE = {"max_examples": 20, "deadline_s": 10.0, "time_budget_s": 20, "on_nan": "predict",
+        "invariant": ["sex"]}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_openmp_thread():
+    # Boosted trees fit 40x faster single-threaded on a busy 2-core machine (OpenMP threads
+    # spin against each other); the suite itself calls the model with one thread.
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="openmp"):
+        yield
+
+
+@pytest.fixture(scope="module")
+def ref():
+    return make_credit_data(1500, SEED)
+
+
+@pytest.fixture(scope="module")
+def fitted(ref):
+    return candidate_model().fit(ref[FEATURES], ref[TARGET])
+
+
+def certify(root: Path, model: Any, ref: Any, *, seed: int | None = None,
+            extra: dict[str, Any] | None = None, **settings: Any) -> CertifySession:
+    policy = make_project(root, candidate=model, reference=ref, baseline=None, n_evaluation=300,
+                          suites={"edge_cases": {**BASE, **settings}}, extra=extra)
+    session = CertifySession(load_policy(policy), seed=seed)
+    session.setup()
+    session.run_all()
+    return session
+
+
+def statuses(session: CertifySession) -> dict[str, Status]:
+    return {e.id: e.status for e in session.evidence.values()}
+
+
+def report_data(session: CertifySession) -> dict[str, Any]:
+    state = session.suites["edge_cases"]
+    return state.suite.report_data(state.ctx, state.result)
+
+
+def counterexample(session: CertifySession, check: str) -> dict[str, Any]:
+    record = session.evidence[check]
+    (artifact,) = record.artifacts
+    assert session.run_dir is not None
+    on_disk = json.loads((session.run_dir.path / artifact.path).read_text())
+    assert on_disk == {k: v for k, v in record.details["counterexample"].items() if k != "artifact"}
+    return on_disk
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [101, 202])
+def test_honest_model_is_certified(tmp_path, ref, fitted, seed) -> None:
+    session = certify(tmp_path, fitted, ref, seed=seed)
+    ids = set(session.evidence)
+    assert ids == {"edge_cases::deadline", "edge_cases::no_crash", "edge_cases::output_shape",
+                   "edge_cases::finite", "edge_cases::proba_valid", "edge_cases::deterministic",
+                   "edge_cases::batch_invariant", "edge_cases::row_order",
+                   "edge_cases::column_order", "edge_cases::invariant[sex]"}
+    bad = {e.id: e.reason for e in session.evidence.values() if e.status is not Status.PASSED}
+    assert not bad, bad
+    assert session.decide()[0].decision is Decision.CERTIFIED
+    no_crash = session.evidence["edge_cases::no_crash"].metrics
+    assert no_crash["examples"] >= BASE["max_examples"] - 2
+    assert no_crash["seed"] == seed and no_crash["hypothesis_seed"] > 0
+    # every input kind was generated, and the model's answers are tallied per kind
+    assert set(no_crash["examples_by_kind"]) >= {"valid", "large_batch", "nan", "inf",
+                                                  "out_of_range", "unseen_category",
+                                                  "wrong_dtype", "missing_column",
+                                                  "extra_column", "reordered_columns",
+                                                  "empty_batch"}
+    data = report_data(session)
+    assert data["acceptance"]["nan"]["predicted"] > 0  # on_nan = "predict", and it does
+    assert data["acceptance"]["wrong_dtype"]["rejected"] > 0  # ValueError: clean rejection
+    assert data["acceptance"]["inf"]["crashed"] == 0
+    assert data["counterexamples"] == []
+    assert data["checks"]["edge_cases::batch_invariant"]["examples"] > 0
+    assert data["latency_ms"]["calls"] > 100
+    session.abort()
+
+
+SABOTAGED = [
+    # kind, the check that must fail, words its reason must contain, seed
+    ("nan-crash", "edge_cases::no_crash", ["crashed", "IndexError", "NaN"], 11),
+    ("nondeterministic", "edge_cases::deterministic", ["two calls on the same input differ"], 12),
+    ("proba-sum", "edge_cases::proba_valid", ["sum to", "not 1"], 13),
+    ("batch", "edge_cases::batch_invariant", ["scored alone differs", "batch"], 14),
+    ("hang", "edge_cases::deadline", ["did not return within 1.5 s", "out of range"], 15),
+    ("monotonic", "edge_cases::monotonic[late_payments]",
+     ["increasing in late_payments required", "late_payments"], 16),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("kind", "check", "words", "seed"), SABOTAGED,
+                         ids=[s[0] for s in SABOTAGED])
+def test_broken_model_is_rejected_by_its_check(tmp_path, ref, fitted, kind, check, words,
+                                               seed) -> None:
+    model = edge_case_sabotage(kind, fitted, ref)
+    settings: dict[str, Any] = {}
+    if kind == "monotonic":
+        settings["monotonic"] = MONOTONIC_DEMO
+    if kind == "hang":
+        settings["deadline_s"] = 1.5
+    start = time.perf_counter()
+    session = certify(tmp_path, model, ref, seed=seed, **settings)
+    elapsed = time.perf_counter() - start
+    found = statuses(session)
+    failed = {cid for cid, status in found.items() if status is Status.FAILED}
+    assert failed == {check}, {e.id: e.reason for e in session.evidence.values()}
+    assert session.decide()[0].decision is Decision.REJECTED
+    reason = session.evidence[check].reason
+    for word in words:
+        assert word in reason, reason
+    cx = counterexample(session, check)
+    assert cx["check"] == check and cx["seed"] == seed and cx["hypothesis_seed"] > 0
+    assert cx["input"]["rows"] and cx["input"]["columns"]
+    assert cx["observed"]
+    assert f"--certify-seed={seed}" in cx["reproduce"]
+    if kind == "nondeterministic":
+        # the comparison checks cannot judge a nondeterministic model: errored, not blamed
+        for other in ("edge_cases::batch_invariant", "edge_cases::row_order"):
+            assert found[other] is Status.ERRORED
+            assert "edge_cases::deterministic" in session.evidence[other].reason
+    if kind == "hang":
+        # the model sleeps 30 s; the watchdog gave up after 1.5 s and stopped calling it
+        assert elapsed < 25
+        assert cx["shrunk"] is False
+        others = [cid for cid in found if cid != check]
+        assert all(found[cid] is Status.ERRORED for cid in others)
+        assert "no longer called" in session.evidence["edge_cases::no_crash"].reason
+    else:
+        assert cx["shrunk"] is True
+    if kind == "nan-crash":
+        assert cx["input"]["n_rows"] == 1  # shrunk to one row with one NaN
+        assert sum(v == "NaN" or v is None for v in cx["input"]["rows"][0].values()) == 1
+    if kind == "monotonic":
+        assert found["edge_cases::monotonic[debt_ratio]"] is Status.PASSED
+    session.abort()
+
+
+@pytest.mark.slow
+def test_monotone_model_passes_its_declared_constraints(tmp_path, ref) -> None:
+    honest = monotone_candidate(ref)
+    session = certify(tmp_path, honest, ref, seed=3, monotonic=MONOTONIC_DEMO,
+                      checks=["monotonic"], max_examples=30)
+    assert statuses(session) == {"edge_cases::monotonic[late_payments]": Status.PASSED,
+                                 "edge_cases::monotonic[debt_ratio]": Status.PASSED}
+    assert session.evidence["edge_cases::monotonic[late_payments]"].metrics["examples"] >= 20
+    session.abort()
+
+
+def test_same_seed_same_counterexample_and_the_database_replays_it(tmp_path, ref, fitted) -> None:
+    from certify.suites.edge_cases import database_key
+    from hypothesis.database import DirectoryBasedExampleDatabase
+
+    broken = edge_case_sabotage("nan-crash", fitted, ref)
+    first = certify(tmp_path / "a", broken, ref, seed=7, checks=["no_crash"])
+    second = certify(tmp_path / "b", broken, ref, seed=7, checks=["no_crash"])
+    a = counterexample(first, "edge_cases::no_crash")
+    b = counterexample(second, "edge_cases::no_crash")
+    assert a["input"] == b["input"] and a["violation"] == b["violation"]
+    assert first.evidence["edge_cases::no_crash"].reason == \
+        second.evidence["edge_cases::no_crash"].reason
+    # the failing example is saved under the project's output root ...
+    db = DirectoryBasedExampleDatabase(str(tmp_path / "a" / "certify-out" / "hypothesis-db"))
+    key = database_key("edge_cases::no_crash", "nan", FEATURES)
+    assert list(db.fetch(key))
+    first.abort()
+    second.abort()
+    # ... replayed first by the next run of the project (a fixed candidate, another seed),
+    # which then forgets it because it no longer fails
+    fixed = certify(tmp_path / "a", fitted, ref, seed=8, checks=["no_crash"])
+    assert statuses(fixed) == {"edge_cases::no_crash": Status.PASSED}
+    assert not list(db.fetch(key))
+    fixed.abort()
+
+
+def test_sensitive_columns_are_masked_in_counterexamples(tmp_path, ref, fitted) -> None:
+    broken = edge_case_sabotage("nan-crash", fitted, ref)
+    session = certify(tmp_path, broken, ref, seed=5, checks=["no_crash"],
+                      extra={"sensitive_columns": ["income", "debt_ratio"]})
+    cx = counterexample(session, "edge_cases::no_crash")
+    assert cx["input"]["rows"]
+    for row in cx["input"]["rows"]:
+        for column in ("income", "debt_ratio"):
+            assert row[column] in ("NaN", None, "Infinity", "-Infinity") or \
+                str(row[column]).startswith("sha256:"), row
+        assert isinstance(row["age"], int | float | str)
+    shown = json.dumps(report_data(session)["counterexamples"])
+    raw_incomes = {repr(float(v)) for v in ref["income"]}
+    assert not [v for v in raw_incomes if v in shown]
+    session.abort()
+
+
+def test_policy_decides_which_inputs_must_be_predicted(tmp_path, ref) -> None:
+    # A logistic regression rejects NaN with a ValueError: clean, unless NaN must be predicted.
+    logreg = baseline_model().fit(ref[FEATURES], ref[TARGET])
+    may = certify(tmp_path / "may", logreg, ref, seed=1, checks=["no_crash"], on_nan="reject")
+    assert statuses(may) == {"edge_cases::no_crash": Status.PASSED}
+    assert report_data(may)["acceptance"]["nan"]["rejected"] > 0
+    may.abort()
+    must = certify(tmp_path / "must", logreg, ref, seed=1, checks=["no_crash"], on_nan="predict")
+    record = must.evidence["edge_cases::no_crash"]
+    assert record.status is Status.FAILED
+    assert "must be predicted (on_nan='predict')" in record.reason and "ValueError" in record.reason
+    must.abort()
+    # It predicts unseen categories (handle_unknown="ignore"): a failure if they must be rejected.
+    strict = certify(tmp_path / "strict", logreg, ref, seed=1, checks=["no_crash"],
+                     on_nan="reject", on_unseen_category="must_reject")
+    record = strict.evidence["edge_cases::no_crash"]
+    assert record.status is Status.FAILED
+    assert "must be rejected (on_unseen_category='must_reject')" in record.reason
+    strict.abort()
+
+
+@pytest.mark.slow
+def test_http_endpoint_over_real_http(tmp_path, ref, fitted) -> None:
+    url_policy = {"format": "http", "classes": [0, 1], "retries": 0,
+                  "options": {"features": FEATURES, "task": "classification"}}
+    with serving(fitted, FEATURES, NUMERIC) as server:
+        session = certify(tmp_path / "honest", fitted, ref, seed=21, max_examples=12,
+                          extra={"candidate": {**url_policy, "url": server.url}})
+        bad = {e.id: e.reason for e in session.evidence.values() if e.status is not Status.PASSED}
+        assert not bad, bad
+        data = report_data(session)
+        # text in a numeric column: the server's 400 is a clean rejection
+        assert data["acceptance"]["wrong_dtype"]["rejected"] > 0
+        assert data["acceptance"]["nan"]["predicted"] > 0
+        assert server.requests > 50
+        session.abort()
+    broken = edge_case_sabotage("nan-crash", fitted, ref)
+    with serving(broken, FEATURES, NUMERIC) as server:
+        session = certify(tmp_path / "broken", broken, ref, seed=22, checks=["no_crash"],
+                          extra={"candidate": {**url_policy, "url": server.url}})
+        record = session.evidence["edge_cases::no_crash"]
+        assert record.status is Status.FAILED
+        assert "HTTP 500" in record.reason, record.reason  # a 5xx is a crash, not a rejection
+        session.abort()
+
+
+def test_regression_model(tmp_path) -> None:
+    import numpy as np
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.pipeline import Pipeline
+
+    from certify.demo import preprocessor
+
+    ref = make_credit_data(800, SEED)
+    ref[TARGET] = np.round(ref["debt_ratio"] * 3 + ref["late_payments"] + 0.37, 3)
+    model = Pipeline([("prep", preprocessor()),
+                      ("reg", HistGradientBoostingRegressor(max_iter=30))]).fit(
+        ref[FEATURES], ref[TARGET])
+    session = certify(tmp_path, model, ref, seed=4,
+                      checks=["no_crash", "finite", "output_shape", "batch_invariant"],
+                      extra={"task": "regression"})
+    assert statuses(session) == {f"edge_cases::{c}": Status.PASSED
+                                 for c in ("no_crash", "finite", "output_shape", "batch_invariant")}
+    session.abort()
+
+
+def test_bad_settings_are_clear_errors(tmp_path, ref, fitted) -> None:
+    with pytest.raises(ConfigError, match=r"suites\.edge_cases\.monotonic: 'sex' is not a numeric"):
+        certify(tmp_path / "a", fitted, ref, monotonic={"sex": "increasing"})
+    with pytest.raises(ConfigError, match=r"suites\.edge_cases\.invariant: 'zip' is not a feature"):
+        certify(tmp_path / "b", fitted, ref, invariant=["zip"])
+    with pytest.raises(ConfigError, match=r"suites\.edge_cases\.checks: unknown check 'crash'"):
+        certify(tmp_path / "c", fitted, ref, checks=["crash"])
+    policy = make_project(tmp_path / "d", candidate=fitted, reference=ref, baseline=None,
+                          suites={"edge_cases": {"on_nan": "maybe"}})
+    with pytest.raises(ConfigError, match=r"suites\.edge_cases\.on_nan"):
+        load_policy(policy)
+
+
+@pytest.mark.slow
+def test_under_pytest_certify(tmp_path, ref, fitted) -> None:
+    """certify.run drives pytest: hypothesis runs inside a pytest item, writes no .hypothesis."""
+    import certify
+
+    policy = make_project(tmp_path, candidate=fitted, reference=ref, baseline=None,
+                          suites={"edge_cases": {**BASE, "checks": ["no_crash", "deterministic"]}})
+    result = certify.run(policy, quiet=True, seed=9)
+    assert result.verdict.decision is Decision.CERTIFIED
+    report = json.loads(result.report_path.read_text())
+    ids = {e["id"]: e for e in report["evidence"]}
+    assert set(ids) == {"edge_cases::no_crash", "edge_cases::deterministic"}
+    assert ids["edge_cases::no_crash"]["metrics"]["examples"] > 0
+    assert report["suites"]["edge_cases"]["data"]["checks"]
+    assert (tmp_path / "certify-out" / "hypothesis-db").is_dir()
+    assert not (tmp_path / ".hypothesis").exists()
+
+
+def test_importing_the_suite_imports_no_hypothesis() -> None:
+    code = ("import sys, certify.suites.edge_cases as m; m.EdgeCasesSuite; "
+            "assert 'hypothesis' not in sys.modules, 'hypothesis imported'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.slow
+def test_declared_invariance_and_noise_stability(tmp_path, ref, fitted) -> None:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    from certify.demo import SABOTAGES, DemoProject
+
+    declared = {"noise": {"scale": 0.001, "max_change": 0.3},
+                "checks": ["invariant", "noise_stability"]}
+    honest = certify(tmp_path / "honest", fitted, ref, seed=31, **declared)
+    assert statuses(honest) == {"edge_cases::invariant[sex]": Status.PASSED,
+                                "edge_cases::noise_stability": Status.PASSED}
+    honest.abort()
+    # A model that reads the protected attribute breaks the declared invariance.
+    uses_sex = Pipeline([
+        ("prep", ColumnTransformer([("num", StandardScaler(), NUMERIC),
+                                    ("cat", OneHotEncoder(handle_unknown="ignore"), ["sex"])])),
+        ("clf", LogisticRegression(max_iter=300))]).fit(ref[FEATURES], ref[TARGET])
+    session = certify(tmp_path / "sex", uses_sex, ref, seed=32, **declared)
+    record = session.evidence["edge_cases::invariant[sex]"]
+    assert record.status is Status.FAILED
+    assert "changing sex changes the output" in record.reason
+    assert counterexample(session, "edge_cases::invariant[sex]")["input"]["n_rows"] == 2
+    session.abort()
+    # The adversarial suite's brittle candidate flips under noise far below the data's noise.
+    project = DemoProject(tmp_path, ref, ref, None, fitted)
+    SABOTAGES["brittle"].apply(project)
+    session = certify(tmp_path / "brittle", project.candidate, ref, seed=33, **declared)
+    record = session.evidence["edge_cases::noise_stability"]
+    assert record.status is Status.FAILED
+    assert "max_change 0.3" in record.reason
+    assert session.evidence["edge_cases::invariant[sex]"].status is Status.PASSED
+    session.abort()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["hang", "monotonic"])
+def test_demo_sabotage_is_rejected_by_its_check(tmp_path, kind) -> None:
+    """`certify demo --sabotage KIND`: the demo project's edge_cases checks alone."""
+    from certify.demo import SABOTAGES, build_project, render_policy
+
+    policy, project = build_project(tmp_path / "demo", kind)
+    assert project.expect == "REJECTED"
+    # Fewer checks, to keep this test short (the full demo runs them all); a hang is found
+    # by whichever check first sends an impossible value.
+    raw = tomllib.loads(policy.read_text())
+    raw["suites"]["edge_cases"]["checks"] = (
+        ["deadline", "no_crash", "output_shape", "finite"] if kind == "hang" else ["monotonic"])
+    policy.write_text(render_policy(raw))
+    session = CertifySession(load_policy(policy))
+    session.setup()
+    start = time.perf_counter()
+    for spec in session.planned:
+        if spec.suite == "edge_cases":
+            session.run_check(spec)
+    assert time.perf_counter() - start < 25  # the hang costs deadline_s (5 s), not 30 s
+    expected = SABOTAGES[kind].expect_reason
+    failed = {e.id for e in session.evidence.values() if e.status is Status.FAILED}
+    assert failed == {expected}, {e.id: e.reason for e in session.evidence.values()}
+    session.abort()

@@ -1,0 +1,271 @@
+"""The audit report in a real headless Chromium, with the network blocked.
+
+Chromium (Debian's ``chromium``; ``.ci/run`` installs it) is driven over the Chrome
+DevTools Protocol on a pipe (``--remote-debugging-pipe``: file descriptors 3 and 4,
+NUL-separated JSON), so no port and no extra package are needed. Every request the page
+makes is seen as a ``Network.requestWillBeSent`` event; the page must make none besides
+its own document. A control page with one external image proves that the probe does see
+external requests. DNS is mapped to nowhere and a proxy to nowhere is set, so that
+nothing could leave the machine even if the page tried.
+
+The page is loaded with script execution disabled (it has no script; it must read the
+same without one), and a full-page screenshot and a PDF print are saved under
+``test-artifacts/`` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import select
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.test_html import Run, certified, rejected  # noqa: F401 - shared session fixtures
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+TIMEOUT_S = 60.0
+
+
+def chromium_binary() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+_LAUNCHER = """
+import fcntl, os, sys
+ends = [fcntl.fcntl(int(fd), fcntl.F_DUPFD, 10) for fd in sys.argv[1:3]]
+for fd in sys.argv[1:3]:
+    os.close(int(fd))
+os.dup2(ends[0], 3)
+os.dup2(ends[1], 4)
+for fd in ends:
+    os.close(fd)
+os.execvp(sys.argv[3], sys.argv[3:])
+"""
+
+
+class CDPError(RuntimeError):
+    pass
+
+
+class Browser:
+    """A headless Chromium and one page, driven over the DevTools pipe."""
+
+    def __init__(self, binary: str, workdir: Path) -> None:
+        self.workdir = workdir
+        cmd_r, self._cmd_w = os.pipe()  # we write commands; Chromium reads them on fd 3
+        self._out_r, out_w = os.pipe()  # Chromium writes replies and events on fd 4
+        args = [
+            binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--disable-default-apps", "--disable-extensions", "--no-first-run",
+            "--no-default-browser-check", "--disable-features=Translate,MediaRouter,OptimizationHints",
+            "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=http://127.0.0.1:9",
+            "--proxy-bypass-list=<-loopback>", f"--user-data-dir={workdir / 'profile'}",
+            "--remote-debugging-pipe", "--hide-scrollbars", "--window-size=1200,900",
+            "about:blank",
+        ]
+        # A tiny launcher moves our two pipe ends to fds 3 and 4, where Chromium expects them
+        # (via fds >= 10 first, so that neither end can overwrite the other).
+        self.proc = subprocess.Popen([sys.executable, "-c", _LAUNCHER, str(cmd_r), str(out_w), *args],
+                                     pass_fds=(cmd_r, out_w), stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        os.close(cmd_r)
+        os.close(out_w)
+        self._buf = b""
+        self._next = 0
+        self.events: list[dict[str, Any]] = []
+        self.session: str | None = None
+
+    # -- protocol ----------------------------------------------------------------------
+    def _read_message(self, deadline: float) -> dict[str, Any]:
+        while b"\0" not in self._buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise CDPError("timed out waiting for Chromium")
+            ready, _, _ = select.select([self._out_r], [], [], left)
+            if ready:
+                chunk = os.read(self._out_r, 1 << 20)
+                if not chunk:
+                    raise CDPError(f"Chromium closed the pipe (exit code {self.proc.poll()})")
+                self._buf += chunk
+        raw, self._buf = self._buf.split(b"\0", 1)
+        message: dict[str, Any] = json.loads(raw)
+        return message
+
+    def send(self, method: str, params: dict[str, Any] | None = None, *, session: bool = True,
+             timeout: float = TIMEOUT_S) -> dict[str, Any]:
+        self._next += 1
+        ident = self._next
+        message: dict[str, Any] = {"id": ident, "method": method, "params": params or {}}
+        if session and self.session:
+            message["sessionId"] = self.session
+        os.write(self._cmd_w, json.dumps(message).encode() + b"\0")
+        deadline = time.monotonic() + timeout
+        while True:
+            reply = self._read_message(deadline)
+            if reply.get("id") == ident:
+                if "error" in reply:
+                    raise CDPError(f"{method}: {reply['error']}")
+                result: dict[str, Any] = reply.get("result", {})
+                return result
+            if "method" in reply:
+                self.events.append(reply)
+
+    def wait_for(self, method: str, timeout: float = TIMEOUT_S) -> dict[str, Any]:
+        for event in self.events:
+            if event["method"] == method:
+                return event
+        deadline = time.monotonic() + timeout
+        while True:
+            message = self._read_message(deadline)
+            if "method" in message:
+                self.events.append(message)
+                if message["method"] == method:
+                    return message
+
+    def drain(self, seconds: float) -> None:
+        """Collect events for ``seconds`` more (late requests would show up here)."""
+        deadline = time.monotonic() + seconds
+        try:
+            while True:
+                message = self._read_message(deadline)
+                if "method" in message:
+                    self.events.append(message)
+        except CDPError as exc:
+            if "timed out" not in str(exc):
+                raise
+
+    # -- page --------------------------------------------------------------------------
+    def open(self, url: str, *, scripts: bool = False) -> None:
+        target = self.send("Target.createTarget", {"url": "about:blank"}, session=False)
+        attached = self.send("Target.attachToTarget",
+                             {"targetId": target["targetId"], "flatten": True}, session=False)
+        self.session = attached["sessionId"]
+        self.send("Network.enable")
+        self.send("Page.enable")
+        self.send("Emulation.setScriptExecutionDisabled", {"value": not scripts})
+        self.events.clear()
+        self.send("Page.navigate", {"url": url})
+        self.wait_for("Page.loadEventFired")
+        self.drain(1.5)
+
+    def requests(self) -> list[str]:
+        return [e["params"]["request"]["url"] for e in self.events
+                if e["method"] == "Network.requestWillBeSent"]
+
+    def outer_html(self) -> str:
+        root = self.send("DOM.getDocument", {"depth": 0})["root"]["nodeId"]
+        html: str = self.send("DOM.getOuterHTML", {"nodeId": root})["outerHTML"]
+        return html
+
+    def count(self, selector: str) -> int:
+        root = self.send("DOM.getDocument", {"depth": 0})["root"]["nodeId"]
+        return len(self.send("DOM.querySelectorAll", {"nodeId": root, "selector": selector})["nodeIds"])
+
+    def screenshot(self, path: Path) -> None:
+        size = self.send("Page.getLayoutMetrics")["cssContentSize"]
+        shot = self.send("Page.captureScreenshot", {
+            "format": "png", "captureBeyondViewport": True,
+            "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}})
+        path.write_bytes(base64.b64decode(shot["data"]))
+
+    def pdf(self, path: Path) -> None:
+        printed = self.send("Page.printToPDF", {"printBackground": True, "preferCSSPageSize": False})
+        path.write_bytes(base64.b64decode(printed["data"]))
+
+    def close(self) -> None:
+        with contextlib.suppress(CDPError, OSError):
+            self.send("Browser.close", session=False, timeout=10)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=15)
+        for fd in (self._cmd_w, self._out_r):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+@pytest.fixture()
+def browser() -> Iterator[Browser]:
+    binary = chromium_binary()
+    if binary is None:
+        pytest.skip("Chromium is not installed (Debian: apt-get install chromium; .ci/run does "
+                    "this): the real-browser check of the HTML report did not run")
+    with tempfile.TemporaryDirectory(prefix="certify-chromium-") as tmp:
+        b = Browser(binary, Path(tmp))
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.mark.slow
+def test_report_renders_offline_in_chromium(browser: Browser, certified: Run) -> None:  # noqa: F811
+    page = certified.result.html_path
+    assert page is not None
+    url = page.resolve().as_uri()
+    browser.open(url)
+    requests = browser.requests()
+    assert requests == [url], requests  # the document itself, nothing else
+    failed = [e for e in browser.events if e["method"] == "Network.loadingFailed"]
+    assert not failed, failed
+    dom = browser.outer_html()
+    assert 'id="verdict"' in dom and "CERTIFIED" in dom and "Signature verified" in dom
+    n_svg = browser.count("svg.chart")
+    assert n_svg == certified.html.count("<svg") >= 9
+    assert browser.count("section.suite") == len(certified.report.suites) + 1
+    assert browser.count("script, img, iframe, object, embed") == 0
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.screenshot(ARTIFACTS / "report-certified.png")
+    browser.pdf(ARTIFACTS / "report-certified.pdf")
+    png = (ARTIFACTS / "report-certified.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 50_000
+    pdf = (ARTIFACTS / "report-certified.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF") and pdf.count(b"/Type /Page") - pdf.count(b"/Type /Pages") >= 3
+    assert browser.requests() == [url]  # printing loaded nothing either
+
+
+@pytest.mark.slow
+def test_rejected_report_and_the_probe_sees_external_requests(browser: Browser,  # noqa: F811
+                                                              rejected: Run,  # noqa: F811
+                                                              tmp_path: Path) -> None:
+    # Control: the same page with one external image (and no CSP) does make a request,
+    # which the probe sees and which the blocked network fails.
+    html = rejected.html.replace('<meta http-equiv="Content-Security-Policy"', '<meta name="x"')
+    html = html.replace("</body>", '<img src="http://example.com/pixel.png" alt=""></body>')
+    control = tmp_path / "control.html"
+    control.write_text(html, encoding="utf-8")
+    browser.open(control.as_uri())
+    external = [u for u in browser.requests() if not u.startswith("file:")]
+    assert external == ["http://example.com/pixel.png"]
+    failed = [e for e in browser.events if e["method"] == "Network.loadingFailed"]
+    assert failed, "the external request should have failed: the network is blocked"
+    # The real rejected page: only itself.
+    page = rejected.result.html_path
+    assert page is not None
+    browser.events.clear()
+    browser.send("Page.navigate", {"url": page.resolve().as_uri()})
+    browser.wait_for("Page.loadEventFired")
+    browser.drain(1.0)
+    assert browser.requests() == [page.resolve().as_uri()]
+    dom = browser.outer_html()
+    assert "REJECTED" in dom and "quality::roc_auc failed" in dom
+    assert browser.count("svg.chart") >= 4
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.screenshot(ARTIFACTS / "report-rejected.png")
