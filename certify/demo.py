@@ -259,11 +259,16 @@ def build_project(root: Path, sabotage: str | None = None, *, suites: dict[str, 
     reference = make_credit_data(N_REFERENCE, SEED)
     evaluation = make_credit_data(N_EVALUATION, SEED + 100)
     baseline, candidate = baseline_model(), candidate_model()
-    baseline.fit(reference[FEATURES], reference[TARGET])
-    candidate.fit(reference[FEATURES], reference[TARGET])
-    project = DemoProject(root, reference, evaluation, baseline, candidate)
-    if sabotage is not None:
-        SABOTAGES[sabotage].apply(project)
+    from threadpoolctl import threadpool_limits
+
+    # One OpenMP thread: on a small shared machine the default oversubscribes the cores
+    # (a boosted-trees fit took 8 s instead of 0.2 s); the fitted models are identical.
+    with threadpool_limits(1):
+        baseline.fit(reference[FEATURES], reference[TARGET])
+        candidate.fit(reference[FEATURES], reference[TARGET])
+        project = DemoProject(root, reference, evaluation, baseline, candidate)
+        if sabotage is not None:
+            SABOTAGES[sabotage].apply(project)
     tag = f"-{sabotage}" if sabotage else ""
     data_dir, model_dir = root / "data", root / "models"
     data_dir.mkdir(exist_ok=True)
