@@ -880,6 +880,11 @@ class EdgeCasesSuite(Suite):
         caller = _Caller(ctx.candidate, s)
         acceptance: dict[str, dict[str, int]] = {}
         props: dict[str, PropertyResult] = {}
+        from hypothesis.configuration import set_hypothesis_home_dir
+
+        # Hypothesis keeps caches under its home (default ./.hypothesis in the working
+        # directory): ours live in the output folder, so a run writes nowhere else.
+        set_hypothesis_home_dir(ctx.output_root / "hypothesis-home")
         try:
             with warnings.catch_warnings():
                 # Edge inputs make honest models warn (overflow, unknown categories): noise here.
@@ -891,6 +896,7 @@ class EdgeCasesSuite(Suite):
                     props[cid] = self._run_property(ctx, caller, cid,
                                                     self._invariant(s, name, param), strata, body)
         finally:
+            set_hypothesis_home_dir(None)
             if caller.hung is None:
                 caller.worker.stop()
         timeouts = [caller.hung] if caller.hung is not None else []
