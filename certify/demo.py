@@ -299,6 +299,7 @@ def build_project(root: Path, sabotage: str | None = None, *, suites: dict[str, 
                             "max_seconds": 120},
             "drift": {"correction": "bonferroni", "reference_sample": 5000},
             "edge_cases": dict(EDGE_CASES_DEMO),
+            "validation": {"sample_size": 1000},
             **(suites or {}),
         },
     }

@@ -26,6 +26,7 @@ BUILTIN_SUITES: dict[str, str] = {
     "adversarial": "certify.suites.adversarial:AdversarialSuite",
     "drift": "certify.suites.drift:DriftSuite",
     "edge_cases": "certify.suites.edge_cases:EdgeCasesSuite",
+    "validation": "certify.suites.validation:ValidationSuite",
 }
 
 BUILTIN_ADAPTERS: dict[str, str] = {

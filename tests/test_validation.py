@@ -1,0 +1,437 @@
+"""The validation suite on real deepchecks: clean data passes, known integrity problems fail the
+right check, bad input gives clear records, and deepchecks' HTML is offline and masked.
+
+The deepchecks runs are shared through module-scoped fixtures (deepchecks' import alone takes
+seconds); the tests that run deepchecks are marked slow.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from certify.suites.validation import (
+    DEFAULT_CHECKS,
+    ValidationSettings,
+    offline_html,
+    plan_checks,
+    stratified_sample,
+)
+
+from certify.demo import (
+    FEATURES,
+    SEED,
+    TARGET,
+    baseline_model,
+    candidate_model,
+    make_credit_data,
+)
+from certify.errors import ConfigError
+from certify.evidence import Status
+from certify.policy import load_policy
+from certify.session import CertifySession, RunResult
+from certify.verdict import Decision
+from tests.projects import make_project
+
+
+def certify(policy: Path) -> tuple[CertifySession, RunResult]:
+    session = CertifySession(load_policy(policy))
+    session.setup()
+    session.run_all()
+    return session, session.finish()
+
+
+@pytest.fixture(scope="module")
+def ref() -> pd.DataFrame:
+    return make_credit_data(1500, SEED)
+
+
+@pytest.fixture(scope="module")
+def ev() -> pd.DataFrame:
+    return make_credit_data(1000, SEED + 100)
+
+
+@pytest.fixture(scope="module")
+def models(ref) -> dict:
+    """The demo's models, fitted once for every project here (one thread: boosting with
+    OpenMP on a loaded machine can take many times longer)."""
+    import sklearn.ensemble  # noqa: F401 - load OpenMP before limiting it
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        return {"candidate": candidate_model().fit(ref[FEATURES], ref[TARGET]),
+                "baseline": baseline_model().fit(ref[FEATURES], ref[TARGET])}
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory, ref, ev, models) -> tuple[CertifySession, RunResult]:
+    """Clean data, default checks, a sample smaller than the data, HTML on, income sensitive."""
+    policy = make_project(tmp_path_factory.mktemp("clean"), reference=ref, evaluation=ev, **models,
+                          suites={"validation": {"sample_size": 700, "html": True}},
+                          extra={"sensitive_columns": ["income"]})
+    return certify(policy)
+
+
+@pytest.fixture(scope="module")
+def broken(tmp_path_factory, ref, ev, models) -> tuple[CertifySession, RunResult]:
+    """Evaluation data with known problems; the sample is the whole data (no sampling noise)."""
+    rng = np.random.default_rng(3)
+
+    def extra_columns(frame: pd.DataFrame) -> pd.DataFrame:
+        frame = frame.copy()
+        frame["branch"] = "north"  # constant
+        noisy = rng.random(len(frame)) < 0.02
+        frame["leak"] = np.where(noisy, 1 - frame[TARGET], frame[TARGET])  # the label, nearly
+        frame["notes"] = np.nan  # all null
+        return frame
+
+    bad = extra_columns(ev)
+    bad.loc[bad.index[:120], "purpose"] = "crypto"  # a category the reference never had
+    dups = bad.sample(150, random_state=1)  # 150 exact duplicate rows
+    flipped = bad.sample(40, random_state=2)
+    flipped[TARGET] = 1 - flipped[TARGET]  # same features, other label
+    flipped["leak"] = flipped[TARGET]
+    bad = pd.concat([bad, dups, flipped], ignore_index=True)
+    policy = make_project(tmp_path_factory.mktemp("broken"), reference=extra_columns(ref),
+                          evaluation=bad, suites={"validation": {"sample_size": 5000}}, **models)
+    return certify(policy)
+
+
+def by_id(session: CertifySession) -> dict:
+    return {k: v for k, v in session.evidence.items() if k.startswith("validation::")}
+
+
+# -- clean data ---------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_clean_data_is_certified_with_one_record_per_condition(clean) -> None:
+    session, result = clean
+    records = by_id(session)
+    expected = {"validation::data_duplicates", "validation::is_single_value",
+                "validation::feature_drift", "validation::multivariate_drift",
+                "validation::roc_report", "validation::train_test_performance",
+                "validation::feature_label_correlation_change[feature_pps_difference_less_than]",
+                "validation::feature_label_correlation_change[feature_pps_in_train_less_than]",
+                "validation::vs_baseline[accuracy]", "validation::vs_baseline[roc_auc]",
+                "validation::html_report"}
+    assert expected <= set(records)
+    n_conditions = sum(len(c) for tasks, c in DEFAULT_CHECKS.values() if "classification" in tasks)
+    assert len(records) == n_conditions + 3  # + two comparisons + the HTML record
+    bad = {k: (v.status, v.reason) for k, v in records.items()
+           if v.status not in (Status.PASSED, Status.WARNED)}
+    assert not bad
+    assert result.verdict.decision is Decision.CERTIFIED
+    dup = records["validation::data_duplicates"]
+    assert dup.metrics["threshold.max_ratio"] == 0.05
+    assert dup.metrics["sample_rows_reference"] == 700
+    assert dup.metrics["sample_rows_evaluation"] == 700
+    assert dup.metrics["sample_seed"] == 1234
+    assert dup.details["check"] == "DataDuplicates" and dup.details["result"] == "PASS"
+    # Model checks carry the baseline's result next to the candidate's.
+    roc = records["validation::roc_report"]
+    assert roc.details["baseline"]["result"] == "PASS"
+    assert "min_auc" in roc.reason or "AUC" in roc.reason
+    cmp = records["validation::vs_baseline[roc_auc]"]
+    assert cmp.metrics["candidate"] > cmp.metrics["baseline"] > 0.6
+    assert cmp.metrics["diff"] == pytest.approx(cmp.metrics["candidate"] - cmp.metrics["baseline"])
+
+
+@pytest.mark.slow
+def test_report_data_lists_every_check(clean) -> None:
+    session, result = clean
+    report = json.loads(result.report_path.read_text())
+    data = report["suites"]["validation"]["data"]
+    assert data["sample"] == {"reference_rows": 700, "evaluation_rows": 700,
+                              "reference_total": 1500, "evaluation_total": 1000,
+                              "seed": 1234, "stratified_by": TARGET}
+    assert data["pseudonymised"] == ["income"]
+    roles = {(c["check"], c["role"]) for c in data["checks"]}
+    assert ("roc_report", "candidate") in roles and ("roc_report", "baseline") in roles
+    assert ("data_duplicates", None) in roles
+    assert all(c["state"] == "ok" for c in data["checks"])
+    assert {r["scorer"] for r in data["comparison"]} == {"accuracy", "roc_auc"}
+    assert set(data["counts"]) == {"integrity", "train_test", "model"}
+    assert data["html"] == "artifacts/validation/deepchecks.html"
+    assert data["timings"]["import_s"] >= 0 and data["timings"]["run_s"] > 0
+
+
+@pytest.mark.slow
+def test_deepchecks_html_is_offline_and_masks_sensitive_values(clean, ref, ev) -> None:
+    session, result = clean
+    html_record = by_id(session)["validation::html_report"]
+    assert html_record.status is Status.PASSED and not html_record.required
+    path = result.run_dir / html_record.artifacts[0].path
+    html = path.read_text()
+    assert path.stat().st_size < 15_000_000
+    assert html.count("plotly.js v") == 1  # once, not once per figure
+    assert not re.search(r"<(script|link|iframe|img)\b[^>]*(src|href)=[\"']?(https?:)?//", html, re.I)
+    assert "plotly-graph-div" in html and "Data Duplicates" in html
+    # No raw income value anywhere outside the plotly.js bundle.
+    start = html.index("plotly.js v")
+    page = html[: html.rfind("<script", 0, start)] + html[html.index("</script>", start):]
+    raw = {f"{v:.2f}" for v in pd.concat([ref["income"], ev["income"]])}
+    found = [v for v in raw if v in page]
+    assert not found, found[:5]
+    written = result.report_path.read_text()
+    assert not [v for v in raw if v in written][:5]
+
+
+def test_stratified_sample_keeps_class_shares_and_is_seeded(ref) -> None:
+    first = stratified_sample(ref, TARGET, "classification", 300, np.random.default_rng(5))
+    again = stratified_sample(ref, TARGET, "classification", 300, np.random.default_rng(5))
+    other = stratified_sample(ref, TARGET, "classification", 300, np.random.default_rng(6))
+    assert len(first) == 300 and first.index.equals(again.index) and not first.index.equals(other.index)
+    assert abs(first[TARGET].mean() - ref[TARGET].mean()) < 0.01
+    tiny = ref.iloc[:50].copy()
+    tiny.loc[tiny.index[0], TARGET] = 7  # a class with one row keeps it
+    assert 7 in set(stratified_sample(tiny, TARGET, "classification", 10,
+                                      np.random.default_rng(0))[TARGET])
+    reg = stratified_sample(ref, "income", "regression", 200, np.random.default_rng(0))
+    assert len(reg) == 200 and abs(reg["income"].median() / ref["income"].median() - 1) < 0.1
+    assert stratified_sample(ref, TARGET, "classification", 5000, np.random.default_rng(0)) is ref
+
+
+# -- known problems -----------------------------------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.parametrize("check, column, status", [
+    # deepchecks' own category for duplicates is WARN (severity = "deepchecks")
+    ("validation::data_duplicates", None, Status.WARNED),
+    ("validation::conflicting_labels", None, Status.FAILED),
+    ("validation::is_single_value", "branch", Status.FAILED),
+    ("validation::percent_of_nulls", "notes", Status.FAILED),
+    ("validation::feature_label_correlation", "leak", Status.FAILED),
+    ("validation::feature_label_correlation_change[feature_pps_in_train_less_than]", "leak",
+     Status.FAILED),
+    ("validation::new_category_train_test", "purpose", Status.FAILED),
+    ("validation::feature_drift", "purpose", Status.FAILED),
+])
+def test_known_problem_flags_the_right_check(broken, check, column, status) -> None:
+    session, _ = broken
+    record = by_id(session)[check]
+    assert record.status is status, record.reason
+    if column is not None:
+        assert column in record.reason
+
+
+@pytest.mark.slow
+def test_broken_data_is_rejected_without_a_crash(broken) -> None:
+    session, result = broken
+    records = by_id(session)
+    planned = {s.id for s in session.planned}
+    assert planned == set(records)
+    assert result.verdict.decision is Decision.REJECTED
+    assert all(r.reason for r in records.values())
+    # The clean parts still pass: no drift of the label, no duplicate rows across the data
+    # sets, no mixed types, and the comparison with the baseline works.
+    for clean_check in ("label_drift", "train_test_samples_mix", "mixed_data_types",
+                        "new_label_train_test", "roc_report"):
+        assert records[f"validation::{clean_check}"].status is Status.PASSED, clean_check
+    assert records["validation::vs_baseline[accuracy]"].status is Status.PASSED
+    dup = records["validation::data_duplicates"]
+    assert dup.metrics["sample_rows_evaluation"] == 1190  # sample larger than data: all rows
+    assert dup.metrics["value"] == pytest.approx(0.126, abs=0.01)  # deepchecks' duplicate ratio
+    roc = records["validation::roc_report"]
+    assert 0.7 < roc.metrics["1"] < 1 and 0.7 < roc.metrics["baseline.1"] < roc.metrics["1"]
+
+
+# -- configuration and bad input ---------------------------------------------------------------
+
+@pytest.mark.slow
+def test_policy_sets_checks_thresholds_and_applicability(tmp_path, ref, ev, models) -> None:
+    checks = {
+        "data_duplicates": {"conditions": {"ratio_less_or_equal": {"max_ratio": 0.0}}},
+        "roc_report": {"conditions": {"auc_greater_than": {"min_auc": 0.99}}},
+        "label_drift": {"conditions": {"no_such_condition": {}}},
+        "index_train_test_leakage": {"required": False,
+                                     "conditions": {"ratio_less_or_equal": {}}},
+        "date_train_test_leakage_overlap": {"conditions": {"leakage_ratio_less_or_equal": {}}},
+        "feature_drift": {"enabled": False},
+        "twice": {"check": "DataDuplicates", "params": {"columns": ["purpose"]},
+                  "severity": "fail", "conditions": {"ratio_less_or_equal": {"max_ratio": 0.5}}},
+    }
+    policy = make_project(tmp_path, reference=ref, evaluation=ev, **models, suites={"validation": {
+        "default_checks": False, "sample_size": 300, "baseline_checks": False,
+        "comparison": {"scorers": ["accuracy"], "margin": {"fail": 0.5}}, "checks": checks}})
+    session, result = certify(policy)
+    records = by_id(session)
+    assert set(records) == {"validation::data_duplicates", "validation::roc_report",
+                            "validation::label_drift", "validation::index_train_test_leakage",
+                            "validation::date_train_test_leakage_overlap", "validation::twice",
+                            "validation::vs_baseline[accuracy]"}
+    assert records["validation::data_duplicates"].status is Status.PASSED
+    roc = records["validation::roc_report"]
+    assert roc.status is Status.FAILED and roc.metrics["threshold.min_auc"] == 0.99
+    assert "baseline" not in roc.details  # baseline_checks = false
+    label = records["validation::label_drift"]
+    assert label.status is Status.ERRORED and "no condition 'no_such_condition'" in label.reason
+    assert "drift_score_less_than" in label.reason  # names the ones that exist
+    skipped = records["validation::index_train_test_leakage"]
+    assert skipped.status is Status.SKIPPED and "not applicable" in skipped.reason
+    required = records["validation::date_train_test_leakage_overlap"]
+    assert required.status is Status.ERRORED and "not applicable" in required.reason
+    # Purpose alone repeats a lot: the same check, other parameters, its own record; deepchecks
+    # only warns about duplicates, severity = "fail" makes it fail.
+    twice = records["validation::twice"]
+    assert twice.status is Status.FAILED and twice.details["check"] == "DataDuplicates"
+    assert twice.details["result"] == "WARN"
+    cmp = records["validation::vs_baseline[accuracy]"]
+    assert cmp.status is Status.FAILED and "must be >= 0.5" in cmp.reason
+    assert result.verdict.decision is Decision.REJECTED
+
+
+@pytest.mark.slow
+def test_too_few_rows_give_clear_records(tmp_path, ref, models) -> None:
+    few = make_credit_data(12, SEED + 5)
+    few[TARGET] = [0, 1] * 6
+    policy = make_project(tmp_path, reference=ref, evaluation=few, suites={"validation": {}},
+                          **models)
+    session, result = certify(policy)
+    records = by_id(session)
+    assert {s.id for s in session.planned} == set(records)
+    for record in records.values():
+        assert record.status is Status.ERRORED
+        assert record.reason == ("evaluation data has 12 rows; validation needs at least 100 "
+                                 "(min_rows)")
+    assert records["validation::data_duplicates"].metrics["sample_rows_evaluation"] == 12
+    assert result.verdict.decision is Decision.INCOMPLETE
+
+
+def test_unknown_check_is_a_configuration_error(tmp_path, ref, ev, models) -> None:
+    policy = make_project(tmp_path, reference=ref, evaluation=ev, **models, suites={"validation": {
+        "checks": {"data_duplicatez": {"conditions": {"ratio_less_or_equal": {}}}}}})
+    session = CertifySession(load_policy(policy))
+    with pytest.raises(ConfigError, match=r"suites\.validation\.checks\.data_duplicatez: unknown"):
+        session.setup()
+    session.abort()
+
+
+def test_planning_merges_policy_over_defaults() -> None:
+    settings = ValidationSettings(checks={
+        "data_duplicates": {"conditions": {"ratio_less_or_equal": {"max_ratio": 0.01}}},
+        "roc_report": {"required": False},
+        "string_mismatch": {"enabled": False}})
+    planned = {p.key: p for p in plan_checks(settings, "classification")}
+    assert planned["data_duplicates"].conditions == {"ratio_less_or_equal": {"max_ratio": 0.01}}
+    assert planned["roc_report"].conditions == {"auc_greater_than": {"min_auc": 0.7}}
+    assert planned["roc_report"].required is False
+    assert "string_mismatch" not in planned
+    regression = {p.key for p in plan_checks(ValidationSettings(), "regression")}
+    assert "roc_report" not in regression and "conflicting_labels" not in regression
+    no_proba = {p.key for p in plan_checks(ValidationSettings(), "classification", False)}
+    assert "roc_report" not in no_proba and "conflicting_labels" in no_proba
+
+
+def test_offline_html_keeps_one_plotly_and_refuses_remote_scripts() -> None:
+    bundle = "/**\n* plotly.js v9.9.9\n*/ window.Plotly = {};"
+    page = ("<html><head></head><body><script>var requirejs;</script>"
+            f"<script type=\"text/javascript\">define('plotly', function() {{{bundle}}});</script>"
+            f"<div>a</div><script>{bundle}</script><script>Plotly.newPlot('a')</script>"
+            f"<div>b</div><script>{bundle}</script><script>Plotly.newPlot('b')</script>"
+            "<a href=\"https://docs.deepchecks.com\">docs</a></body></html>")
+    page = page.replace("<head>", '<head><link rel="icon" href="https://x.io/favicon.ico">')
+    out = offline_html(page, bundle)
+    assert out.count("plotly.js v9") == 1
+    assert out.index("plotly.js v9") < out.index("requirejs") < out.index("newPlot('a')")
+    assert out.count("newPlot") == 2 and "docs.deepchecks.com" in out
+    assert "favicon" not in out
+    with pytest.raises(ValueError, match="would load from the web"):
+        offline_html(page.replace("<div>a</div>", '<script src="https://cdn.x/y.js"></script>'),
+                     bundle)
+
+
+@pytest.mark.slow
+def test_regression_task_runs_its_own_checks(tmp_path, ref, ev) -> None:
+    import sklearn.ensemble  # noqa: F401 - load OpenMP before limiting it
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    from threadpoolctl import threadpool_limits
+
+    def with_target(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
+        out = frame.drop(columns=[TARGET]).copy()
+        noise = np.random.default_rng(seed).normal(0, 2, len(out))
+        out["limit"] = 5 + 0.8 * out["employment_years"] + 6 * (out["debt_ratio"] < 0.3) + noise
+        return out
+
+    reg_ref, reg_ev = with_target(ref, 1), with_target(ev, 2)
+    features = [c for c in reg_ref.columns if c != "limit"]
+
+    def model(last: object) -> Pipeline:
+        numeric = ["age", "income", "debt_ratio", "credit_lines", "late_payments",
+                   "employment_years"]
+        prep = ColumnTransformer([("num", StandardScaler(), numeric),
+                                  ("cat", OneHotEncoder(handle_unknown="ignore"),
+                                   ["home_ownership", "purpose", "sex"])])
+        return Pipeline([("prep", prep), ("reg", last)])
+
+    with threadpool_limits(limits=1):
+        candidate = model(sklearn.ensemble.HistGradientBoostingRegressor(max_iter=60)).fit(
+            reg_ref[features], reg_ref["limit"])
+        baseline = model(Ridge()).fit(reg_ref[features], reg_ref["limit"])
+    policy = make_project(tmp_path, reference=reg_ref, evaluation=reg_ev, candidate=candidate,
+                          baseline=baseline, suites={"validation": {"sample_size": 400}},
+                          extra={"data": {"reference": "data/reference.csv",
+                                          "evaluation": "data/evaluation.csv",
+                                          "target": "limit"}})
+    session, result = certify(policy)
+    records = by_id(session)
+    assert "validation::roc_report" not in records
+    assert "validation::new_label_train_test" not in records
+    assert "validation::conflicting_labels" not in records
+    assert {"validation::feature_drift", "validation::prediction_drift",
+            "validation::train_test_performance", "validation::simple_model_comparison",
+            "validation::vs_baseline[neg_rmse]", "validation::vs_baseline[r2]"} <= set(records)
+    errored = {k: v.reason for k, v in records.items() if v.status is Status.ERRORED}
+    assert not errored
+    r2 = records["validation::vs_baseline[r2]"].metrics
+    assert 0.5 < r2["candidate"] <= 1 and 0 < r2["baseline"] <= 1
+    assert r2["diff"] == pytest.approx(r2["candidate"] - r2["baseline"])
+    assert records["validation::data_duplicates"].metrics["sample_rows_reference"] == 400
+
+
+@pytest.mark.slow
+def test_same_seed_same_records_other_seed_other_sample(tmp_path, ref, ev, models) -> None:
+    checks = {key: {"conditions": DEFAULT_CHECKS[key][1]} for key in
+              ("multivariate_drift", "feature_label_correlation", "unused_features",
+               "simple_model_comparison")}
+    suites = {"validation": {"default_checks": False, "sample_size": 300, "checks": checks}}
+    policy = make_project(tmp_path, reference=ref, evaluation=ev, **models, suites=suites)
+
+    def records(seed: int | None = None) -> dict:
+        session = CertifySession(load_policy(policy), seed=seed)
+        session.setup()
+        session.run_all()
+        session.abort()
+        return {k: (v.status, v.metrics, v.details) for k, v in by_id(session).items()}
+
+    first, again, other = records(), records(), records(seed=99)
+    assert first == again
+    assert first["validation::multivariate_drift"][1]["sample_seed"] == 1234
+    assert other["validation::multivariate_drift"][1]["sample_seed"] == 99
+    assert first["validation::multivariate_drift"][2]["value"] != \
+        other["validation::multivariate_drift"][2]["value"]
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"sample_size": 50}, r"suites\.validation: sample_size \(50\) is below min_rows \(100\)"),
+    ({"checks": {"data_duplicates": {"condition": {}}}},
+     r"unknown key 'suites\.validation\.checks\.data_duplicates\.condition'"),
+    ({"checks": {"DataDuplicates": {}}}, r"checks\.DataDuplicates: check keys are snake_case"),
+    ({"checks": {"my_check": {"check": "MyCheck", "conditions": {"x": {}}}}},
+     r"checks\.my_check: set 'group'"),
+])
+def test_bad_settings_are_one_line_errors(tmp_path, settings, message) -> None:
+    from certify.demo import render_policy
+
+    (tmp_path / "certify.toml").write_text(render_policy({
+        "candidate": {"path": "m.skops"}, "suites": {"validation": settings},
+        "data": {"reference": "r.csv", "evaluation": "e.csv", "target": TARGET}}))
+    with pytest.raises(ConfigError, match=message):
+        policy = load_policy(tmp_path / "certify.toml", check_files=False)
+        plan_checks(policy.suite_settings("validation"), "classification")
