@@ -12,6 +12,7 @@ entry-point group ``certify.adapters``.
 
 from __future__ import annotations
 
+import abc
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
@@ -34,7 +35,7 @@ def sha256_digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-class Model:
+class Model(abc.ABC):
     """A loaded model. Adapters subclass this and implement ``_predict``/``_predict_proba``."""
 
     #: The underlying estimator where there is one (for suites that need gradients).
@@ -54,8 +55,9 @@ class Model:
         )
 
     # -- adapter hooks -------------------------------------------------------------
+    @abc.abstractmethod
     def _predict(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
-        raise NotImplementedError
+        """One prediction per row of ``X`` (feature columns in schema order)."""
 
     def _predict_proba(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
         raise ModelError(f"model {self.name} has no predict_proba")
