@@ -151,6 +151,18 @@ def _drift(project: DemoProject) -> None:
     project.expect = "REJECTED"
 
 
+#: The demo's [suites.load] section: three short profiles, one Locust process, the model
+#: served by two uvicorn workers (about 25 s with Ray's start on the shared 2-core machine).
+LOAD_DEMO: dict[str, Any] = {
+    "profiles": ["steady", "ramp", "spike"], "duration_s": 2.0, "warmup_s": 0.5, "workers": 1,
+    "users": 4, "spike_factor": 3.0, "server_workers": 2,
+    "thresholds": {"p50_ms": {"fail": 250.0, "warn": 100.0}, "p95_ms": {"fail": 1000.0, "warn": 500.0},
+                   "p99_ms": {"fail": 2000.0, "warn": 1000.0},
+                   "error_rate": {"fail": 0.01, "warn": 0.001},
+                   "throughput_rps": {"fail": 5.0, "warn": 20.0}},
+}
+
+
 #: The demo's [suites.edge_cases] section (5-13 s measured on the shared 2-core machine).
 EDGE_CASES_DEMO: dict[str, Any] = {"max_examples": 30, "deadline_s": 5.0, "on_nan": "predict",
                                    "invariant": ["sex"]}
@@ -300,6 +312,7 @@ def build_project(root: Path, sabotage: str | None = None, *, suites: dict[str, 
             "drift": {"correction": "bonferroni", "reference_sample": 5000},
             "edge_cases": dict(EDGE_CASES_DEMO),
             "validation": {"sample_size": 1000},
+            "load": dict(LOAD_DEMO),
             **(suites or {}),
         },
     }

@@ -27,6 +27,7 @@ BUILTIN_SUITES: dict[str, str] = {
     "drift": "certify.suites.drift:DriftSuite",
     "edge_cases": "certify.suites.edge_cases:EdgeCasesSuite",
     "validation": "certify.suites.validation:ValidationSuite",
+    "load": "certify.suites.load:LoadSuite",
 }
 
 BUILTIN_ADAPTERS: dict[str, str] = {

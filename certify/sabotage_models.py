@@ -7,6 +7,7 @@ Each suite adds its own classes here; do not rewrite the others'.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -273,6 +274,65 @@ def edge_case_sabotage(kind: str, fitted: Any, reference: Any, *, sleep_s: float
         fitted = model.base
     else:
         raise ValueError(f"unknown edge-case sabotage {kind!r} (known: {', '.join(EDGE_CASE_KINDS)})")
+    model.classes_ = fitted.classes_
+    model.feature_names_in_ = [str(c) for c in fitted.feature_names_in_]
+    return model
+
+
+# -- load suite: models that misbehave only under traffic --------------------------------------
+# Module-level (not an attribute, so the models stay skops-serialisable): one call at a time
+# in each process that scores with SlowClassifier.
+_SERIAL_LOCK = threading.Lock()
+
+
+class SlowClassifier(_EdgeCaseWrapper):
+    """Scores like ``base`` but sleeps ``delay_s`` in every ``predict_proba`` call, one call at
+    a time per process (a lock): a model that serialises requests, so its latency grows with
+    the number of concurrent requests (load suite, ``certify demo --sabotage slow``).
+    ``predict`` does not sleep."""
+
+    def __init__(self, base: Any = None, delay_s: float = 0.05) -> None:
+        self.base = base
+        self.delay_s = delay_s
+
+    def predict_proba(self, X: Any) -> np.ndarray:  # noqa: N803
+        import time
+
+        with _SERIAL_LOCK:
+            time.sleep(self.delay_s)
+            return np.asarray(self.base.predict_proba(X), dtype=float)
+
+    def predict(self, X: Any) -> np.ndarray:  # noqa: N803
+        return np.asarray(self.classes_)[np.argmax(self._proba(X), axis=1)]
+
+
+class FlakyClassifier(_EdgeCaseWrapper):
+    """Raises ``RuntimeError`` on every ``fail_every``-th ``predict_proba`` call in a process
+    (a flaky backend behind the model): served, a share of requests get HTTP 500."""
+
+    def __init__(self, base: Any = None, fail_every: int = 4) -> None:
+        self.base = base
+        self.fail_every = fail_every
+
+    def predict_proba(self, X: Any) -> np.ndarray:  # noqa: N803
+        self.calls_ = int(getattr(self, "calls_", 0)) + 1
+        if self.calls_ % max(int(self.fail_every), 1) == 0:
+            raise RuntimeError(f"backend unavailable (call {self.calls_})")
+        return np.asarray(self.base.predict_proba(X), dtype=float)
+
+    def predict(self, X: Any) -> np.ndarray:  # noqa: N803
+        return np.asarray(self.classes_)[np.argmax(self._proba(X), axis=1)]
+
+
+def load_sabotage(kind: str, fitted: Any, **options: Any) -> Any:
+    """A ``slow`` or ``flaky`` wrapper around the fitted pipeline ``fitted``."""
+    model: _EdgeCaseWrapper
+    if kind == "slow":
+        model = SlowClassifier(fitted, **options)
+    elif kind == "flaky":
+        model = FlakyClassifier(fitted, **options)
+    else:
+        raise ValueError(f"unknown load sabotage {kind!r} (known: slow, flaky)")
     model.classes_ = fitted.classes_
     model.feature_names_in_ = [str(c) for c in fitted.feature_names_in_]
     return model
