@@ -293,6 +293,20 @@ def test_http_endpoint_is_targeted_directly_and_delayed_ack_warns(tmp_path: Path
     session.abort()
 
 
+@pytest.mark.slow
+@pytest.mark.usefixtures("ray_local")
+def test_more_generators_than_the_cluster_holds_is_a_clear_error(tmp_path: Path, ref: Any,
+                                                                 fitted: Any) -> None:
+    start = time.monotonic()
+    session = certify(tmp_path, fitted, ref, worker_num_cpus=1000)
+    assert time.monotonic() - start < 60
+    error = session.suites["load"].error
+    assert error is not None and "1000 CPUs" in error and "the Ray cluster has" in error
+    assert all(e.status is Status.ERRORED for e in session.evidence.values())
+    assert not descendants("certify.suites.load.server")
+    session.abort()
+
+
 def test_remote_endpoint_needs_allow_remote(tmp_path: Path, ref: Any, fitted: Any) -> None:
     from certify.suites.load.suite import LoadSuite
 

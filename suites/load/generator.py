@@ -190,7 +190,14 @@ class GeneratorPool:
 
     def __init__(self, ray: Any, count: int, setup: dict[str, Any], *, num_cpus: float,
                  affinity: list[int] | None = None) -> None:
+        from certify.errors import SuiteError
+
         self.ray = ray
+        total = float(ray.cluster_resources().get("CPU", 0))
+        if count * num_cpus > total:
+            raise SuiteError(f"load: {count} generator(s) x {num_cpus:g} CPU need "
+                             f"{count * num_cpus:g} CPUs; the Ray cluster has {total:g} "
+                             f"(lower workers or worker_num_cpus)")
         remote = ray.remote(GeneratorActor)
         self.workers: list[Worker] = []
         for index in range(count):

@@ -47,8 +47,11 @@ def _read_response(sock: socket.socket, deadline: float) -> tuple[float, float]:
 
 
 def probe(url: str, body: str, headers: dict[str, str], *, count: int = 12,
-          timeout_s: float = 10.0) -> dict[str, Any]:
-    """Send ``count`` requests one after another on one keep-alive connection.
+          timeout_s: float = 10.0, budget_s: float = 1.5, least: int = 3) -> dict[str, Any]:
+    """Send up to ``count`` requests one after another on one keep-alive connection.
+
+    Stops early after ``budget_s`` once ``least`` probes are in (a slow model's probes cost
+    its latency each); never runs past ``timeout_s``.
 
     Returns ``gap_ms`` (median time from a response's first to its last byte), ``gap_max_ms``,
     ``latency_ms`` (median), ``probes`` (answered), or ``error`` when the probe could not run.
@@ -71,8 +74,10 @@ def probe(url: str, body: str, headers: dict[str, str], *, count: int = 12,
     try:
         with socket.create_connection((parts.hostname, port), timeout=timeout_s) as sock:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            started = time.monotonic()
             for i in range(count + 1):
-                if time.monotonic() > deadline:
+                now = time.monotonic()
+                if now > deadline or (len(gaps) >= least and now - started > budget_s):
                     break
                 sent = time.perf_counter()
                 sock.sendall(request)

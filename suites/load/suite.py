@@ -268,6 +268,14 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _remote_allowed(s: LoadSettings, url: str, role: str) -> None:
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if not _is_loopback(host) and not s.allow_remote:
+        raise ConfigError(
+            f"suites.load: the {role} URL {urllib.parse.urlsplit(url).netloc} is not a loopback "
+            f"address; set allow_remote = true to load-test it")
+
+
 def _check_ray_address(address: str | None) -> None:
     """Fail fast (a one-line error, not a long hang in ``ray.init``) on an unreachable cluster."""
     address = address or os.environ.get("RAY_ADDRESS")
@@ -365,6 +373,10 @@ class LoadSuite(Suite):
 
     def checks(self, ctx: SuiteContext) -> list[CheckSpec]:
         s: LoadSettings = ctx.settings
+        for role, model in (("candidate", ctx.candidate), ("baseline", ctx.baseline)):
+            if model is not None and getattr(model, "format", None) == "http" and (
+                    role == "candidate" or self._baseline_on(ctx)):
+                _remote_allowed(s, model.source, role)
         specs: list[CheckSpec] = []
         for profile in s.profiles:
             for metric, threshold in s.thresholds_for(profile).items():
@@ -395,7 +407,7 @@ class LoadSuite(Suite):
             picks = rng.integers(0, len(rows), size=s.rows_per_request)
             instances = [[_jsonable(v) for v in rows[i]] for i in picks]
             bodies.append(json.dumps({request_field: instances}, allow_nan=False,
-                                     separators=(",", ":")))
+                                     separators=(",", ":"), default=str))
         first = dict(zip(frame.columns, (_jsonable(v) for v in rows[0]), strict=True))
         example = {"request_field": request_field, "rows_per_request": s.rows_per_request,
                    "body_pool": s.body_pool, "first_row_masked": ctx.mask_record(first)}
@@ -408,11 +420,7 @@ class LoadSuite(Suite):
 
             spec = model.spec
             url = str(spec.url)
-            host = urllib.parse.urlsplit(url).hostname or ""
-            if not _is_loopback(host) and not s.allow_remote:
-                raise ConfigError(
-                    f"suites.load: {role} URL {urllib.parse.urlsplit(url).netloc} is not a loopback "
-                    f"address; set allow_remote = true to load-test it")
+            _remote_allowed(s, url, role)
             return _Target(url, "url", spec.request_field, f'"{spec.predictions_field}"',
                            _headers(spec, role))
         from certify.suites.load.server import ModelServer
