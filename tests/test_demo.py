@@ -33,6 +33,13 @@ def test_demo_certifies_and_stays_in_its_folder(tmp_path: Path) -> None:
     assert report["verdict"]["decision"] == "CERTIFIED"
     assert set(report["suites"]) >= {"quality"}
     _assert_no_raw_sensitive_values(tmp_path / "demo")
+    # The printed commands are whole lines (not wrapped at the terminal width) and work as printed.
+    for verb in ("verify", "gate"):
+        line = next(ln for ln in done.stderr.splitlines() if ln.startswith(f"  certify {verb} "))
+        argv = line.split()[1:]
+        checked = subprocess.run([sys.executable, "-m", "certify", *argv], cwd=tmp_path,
+                                 capture_output=True, text=True, timeout=120)
+        assert checked.returncode == 0, f"{line}\n{checked.stdout}{checked.stderr}"
 
 
 def _assert_no_raw_sensitive_values(root: Path) -> None:

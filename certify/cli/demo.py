@@ -31,7 +31,7 @@ def main(args: argparse.Namespace) -> ExitCode:
     from certify.api import run
     from certify.demo import SABOTAGES, build_project
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # paths and commands stay copy-pasteable
     with console.status("building the demo project (data, baseline, candidate)…"):
         policy, project = build_project(args.dir.resolve(), args.sabotage)
     console.print(f"demo project: {args.dir}  policy: {policy.name}")

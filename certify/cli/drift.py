@@ -140,7 +140,7 @@ def main(args: argparse.Namespace) -> ExitCode:
     seed = manifest.seed if args.seed is None else args.seed
     from rich.console import Console
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # paths and commands stay copy-pasteable
     with console.status(f"checking {source.rows} rows against the drift baseline…") as status:
         report = detect(baseline, source, model=model, executor=args.executor,
                         workers=args.workers, seed=seed,
