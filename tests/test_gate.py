@@ -206,6 +206,11 @@ def test_cli_verify_exit_codes(signed: Signed, tmp_path: Path,
     capsys.readouterr()
     assert cli_main(["verify", str(signed.cert), "--key", str(tmp_path / "no.pub"), "--json"]) == 2
     assert json.loads(capsys.readouterr().out)["reason"] == "usage"
+    # A certificate path that does not exist is a usage error (2), one line naming it.
+    missing = tmp_path / "nowhere" / "certificate.intoto.json"
+    assert cli_main(["verify", str(missing), "--key", pub]) == 2
+    err = capsys.readouterr().err
+    assert str(missing) in err and len(err.strip().splitlines()) == 1
 
 
 def test_cli_gate_promotes_the_certified_run(signed: Signed,

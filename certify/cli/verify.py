@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from certify.errors import CertifyError, ExitCode, VerificationError
+from certify.errors import CertifyError, ConfigError, ExitCode, VerificationError
 
 HELP = "verify a certificate (signature, subject, report, expiry)"
 
@@ -74,6 +74,8 @@ def main(args: argparse.Namespace) -> ExitCode:
 
     try:
         keyring, revocations = load_trust(args)
+        if not args.certificate.exists():  # a wrong path is a usage error; an unsigned run is not
+            raise ConfigError(f"{args.certificate}: no such certificate file or run folder")
         path = certificate_path(args.certificate)
         result = verify(path, keyring, artifact=args.artifact, report=args.report,
                         drift_baseline=args.drift_baseline, revocations=revocations)
