@@ -798,11 +798,12 @@ def _drift(data: dict[str, Any], records: list[Any], ids: _Ids, report: Report) 
     return panels
 
 
-_PCT_KEYS = ("percentiles_ms", "percentiles", "latency_ms", "latency")
-_TS_KEYS = ("timeseries", "time_series", "series", "per_second")
-_T_KEYS = ("t", "time_s", "second", "seconds", "elapsed_s")
-_SUMMARY_KEYS = ("requests", "failures", "errors", "error_rate", "throughput_rps", "rps",
-                 "duration_s", "users", "rate", "generator_cpu", "saturated", "mode")
+_PCT_KEYS = ("latency_ms", "percentiles_ms", "percentiles", "latency")
+_TS_KEYS = ("series", "timeseries", "time_series", "per_second")
+_T_KEYS = ("t", "time_s", "second", "seconds")
+_SUMMARY_KEYS = ("requests", "failures", "error_rate", "throughput_rps", "rps", "elapsed_s",
+                 "stopped_by", "offered", "unsent", "server_cpu_pct", "server_died",
+                 "generator_saturated", "generator_error", "duration_s", "users", "rate", "mode")
 
 
 def _columns(ts: Any) -> dict[str, list[Any]]:
@@ -820,12 +821,30 @@ def _columns(ts: Any) -> dict[str, list[Any]]:
     return cols
 
 
+def _is_percentile_key(k: str) -> bool:
+    """``p50``, ``p99``, ``p999`` (and ``p95_ms``): a latency percentile, not a count or a mean."""
+    body = k[1:].removesuffix("_ms")
+    return len(k) > 1 and k[0] == "p" and body.isdigit()
+
+
 def _is_latency_key(k: str) -> bool:
-    return (len(k) > 1 and k[0] == "p" and k[1].isdigit()) or "latency" in k or k.endswith("_ms")
+    return _is_percentile_key(k) or "latency" in k or k.endswith("_ms")
+
+
+def _fail_level(thresholds: dict[str, Any], key: str) -> float | None:
+    """The fail level for percentile ``key`` (``p95`` matches ``p95_ms``) in a thresholds map."""
+    for name in (key, f"{key}_ms"):
+        v = thresholds.get(name)
+        lim = finite(_get(v, "fail")) if isinstance(v, dict) else finite(v)
+        if lim is not None:
+            return lim
+    return None
 
 
 def _load(data: dict[str, Any], records: list[Any], ids: _Ids, report: Report) -> list[Panel]:
-    """Latency percentiles (against the SLOs) and throughput/latency over time, per profile."""
+    """Per profile: latency percentiles against the SLO fail levels (and the baseline's, when it
+    was served the same way), the run's figures, throughput/latency/failures per second, and the
+    failures by kind."""
     panels: list[Panel] = []
     profiles = data.get("profiles")
     if profiles is not None:
@@ -834,28 +853,36 @@ def _load(data: dict[str, Any], records: list[Any], ids: _Ids, report: Report) -
         profile_list = [{"name": "run", **data}]
     else:
         profile_list = []
-    policy_slo = _dict(_get(report.policy, "suites", "load", "slo"))
+    baseline = {str(p.get("name")): p for p in _dicts(data.get("baseline"))}
+    policy_slo = _dict(_get(report.policy, "suites", "load", "thresholds"))
     for prof in profile_list[:6]:
         pname = str(_first(prof, "name", "profile", default="run"))
         pct = _dict(_first(prof, *_PCT_KEYS, default={}))
-        slo = _dict(prof.get("slo")) or policy_slo
-        items = [(k, clip(prof.get(k), 200)) for k in _SUMMARY_KEYS
-                 if k in prof and not isinstance(prof.get(k), dict | list)]
+        slo = _dict(prof.get("thresholds")) or _dict(prof.get("slo")) or policy_slo
+        base = baseline.get(pname)
+        base_pct = _dict(_first(base, *_PCT_KEYS, default={})) if base else {}
+        items: list[tuple[str, Any]] = [
+            (k, clip(prof.get(k), 200)) for k in _SUMMARY_KEYS
+            if prof.get(k) is not None and not isinstance(prof.get(k), dict | list)]
+        gens = _dicts(prof.get("generator_cpu"))
+        peaks = [finite(g.get("peak_pct")) for g in gens]
+        if any(p is not None for p in peaks):
+            items.append(("generator peak CPU %", fmt(max(p for p in peaks if p is not None))))
+        merge = _dict(prof.get("merge"))
+        if merge:
+            items.append(("histograms merged", f"{merge.get('merged_count')} = sum of workers "
+                          f"{merge.get('sum_of_workers')}" if merge.get("exact") else
+                          f"NOT exact: {merge.get('merged_count')} vs {merge.get('sum_of_workers')}"))
         chart = None
-        if pct:
-            keys = [k for k in pct if finite(pct.get(k)) is not None][:12]
-
-            def limit(k: str, slo: dict[str, Any] = slo) -> float | None:
-                for key in (k, f"{k}_ms"):
-                    v = slo.get(key)
-                    lim = finite(_get(v, "fail")) if isinstance(v, dict) else finite(v)
-                    if lim is not None:
-                        return lim
-                return None
-
-            groups = [BarGroup(str(k), [finite(pct.get(k))], limit=limit(str(k))) for k in keys]
+        keys = [k for k in pct if _is_percentile_key(str(k)) and finite(pct.get(k)) is not None]
+        if keys:
+            series = ("candidate", "baseline") if base_pct else ()
+            groups = [BarGroup(str(k), [finite(pct.get(k)), *([finite(base_pct.get(k))]
+                                                              if base_pct else [])],
+                               limit=_fail_level(slo, str(k))) for k in keys[:12]]
             chart = charts.bar_chart(groups, uid=ids(), title=f"Latency percentiles ({pname})",
-                                     axis_label="latency (ms)", limit_label="SLO (fail level)")
+                                     series=series, axis_label="latency (ms)",
+                                     limit_label="SLO (fail level)")
         if chart is not None or items:
             panels.append(Panel(f"Latency percentiles: {pname}", chart=chart, items=items))
         cols = _columns(_first(prof, *_TS_KEYS, default={}))
@@ -863,21 +890,25 @@ def _load(data: dict[str, Any], records: list[Any], ids: _Ids, report: Report) -
         if t_key is not None:
             t = cols[t_key]
             rps = [Series(k, t, v) for k, v in cols.items()
-                   if k != t_key and ("rps" in k or "throughput" in k or "requests" in k)]
+                   if k != t_key and ("rps" in k or "throughput" in k)]
             lat = [Series(k, t, v) for k, v in cols.items() if k != t_key and _is_latency_key(k)]
             errs = [Series(k, t, v) for k, v in cols.items()
                     if k != t_key and ("error" in k or "fail" in k)]
             for title, ser, yl in (("Throughput over time", rps, "requests/s"),
                                    ("Latency over time", lat, "ms"),
-                                   ("Errors over time", errs, "errors")):
+                                   ("Failures over time", errs, "failed requests")):
+                if title.startswith("Failures") and not any(
+                        finite(v) for s_ in ser for v in s_.y):
+                    continue  # a flat zero line says less than the "failures 0" figure above
                 chart = charts.line_chart(ser[:4], uid=ids(), title=f"{title} ({pname})",
                                           x_label="seconds", y_label=yl, y_zero=True)
                 if chart is not None:
                     panels.append(Panel(f"{title}: {pname}", chart=chart))
-        errors = _dict(prof.get("errors_by") or prof.get("error_breakdown"))
+        errors = _dict(_first(prof, "errors", "errors_by", "error_breakdown", default={}))
         if errors:
-            panels.append(Panel(f"Errors by kind: {pname}", table=Table(
-                ["kind", "count"], [[clip(k, 200), fmt(v)] for k, v in list(errors.items())[:20]],
+            panels.append(Panel(f"Failures by kind: {pname}", table=Table(
+                ["kind", "count"], [[clip(k, 200), fmt(v)] for k, v in
+                                    sorted(errors.items(), key=lambda kv: -(finite(kv[1]) or 0))[:20]],
                 numeric=frozenset({1}))))
     return panels
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -33,6 +34,19 @@ def test_demo_certifies_and_stays_in_its_folder(tmp_path: Path) -> None:
     assert report["verdict"]["decision"] == "CERTIFIED"
     assert set(report["suites"]) >= {"quality"}
     _assert_no_raw_sensitive_values(tmp_path / "demo")
+    # The demo's audit page: every suite has its section and its pictures, within the budget.
+    html_path = tmp_path / "demo" / "certify-out" / "latest" / "report.html"
+    html = html_path.read_text(encoding="utf-8")
+    assert html_path.stat().st_size < 1_500_000
+    assert "CERTIFIED" in html[:html.index('id="suite-')]
+    for suite, picture in (("quality", "<svg"), ("drift", "<svg"), ("adversarial", "<svg"),
+                           ("edge_cases", "<svg"), ("validation", "validation::"),
+                           ("load", "Latency percentiles: steady")):
+        assert f'id="suite-{suite}-h"' in html, suite
+        section = html[html.index(f'id="suite-{suite}-h"'):]
+        following = re.search(rf'id="suite-(?!{suite})', section)
+        section = section[:following.start()] if following else section
+        assert picture in section or picture.lower() in section.lower(), (suite, picture)
     # The printed commands are whole lines (not wrapped at the terminal width) and work as printed.
     for verb in ("verify", "gate"):
         line = next(ln for ln in done.stderr.splitlines() if ln.startswith(f"  certify {verb} "))

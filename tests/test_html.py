@@ -623,9 +623,66 @@ def test_page_size_does_not_grow_with_rows(certified: Run) -> None:
     assert len(html) < base + 700_000
     assert "more checks not shown here" in html and "in report.json" in html
     # Failed checks are never the ones cut: every failed row shown comes before any passed.
-    rows = re.findall(r'<tr class="row-(\w+)">', html)
-    assert rows.count("failed") >= 200 or rows[: rows.count("failed")] == ["failed"] * rows.count(
-        "failed")
+    section = html[html.index('id="suite-adversarial-h"'):]
+    following = re.search(r'id="suite-(?!adversarial)', section)
+    section = section[:following.start()] if following else section
+    rows = re.findall(r'<tr class="row-(\w+)">', section)
+    assert rows.count("failed") >= 100
+    first_passed = rows.index("passed") if "passed" in rows else len(rows)
+    assert "failed" not in rows[first_passed:]
+
+
+def _load_run(role: str, latencies_us: list[float], errors: dict[str, int]) -> Any:
+    from certify.suites.load import histogram
+    from certify.suites.load.suite import ProfileRun
+
+    h = histogram.new()
+    for v in latencies_us:
+        histogram.record(h, v)
+    enc = histogram.encode(h)
+    n = len(latencies_us)
+    failed = sum(errors.values())
+    return ProfileRun(
+        profile="steady", role=role, mode="closed", workers=[], hist=enc, service_hist=enc,
+        latency_ms=histogram.summary_ms(h), service_latency_ms=histogram.summary_ms(h),
+        requests=n + failed, successes=n, failures=failed, issued=n + failed, errors=errors,
+        series=[{"t": t, "requests": 100, "failures": 3 * t, "rps": 100.0 + t, "p50_ms": 20.0,
+                 "p95_ms": 40.0, "p99_ms": 60.0} for t in range(4)],
+        elapsed_s=4.0, stopped_by="duration",
+        merge={"merged_count": n, "sum_of_workers": n, "exact": True})
+
+
+@pytest.mark.slow
+def test_load_pictures_from_the_load_suites_own_report_data(certified: Run) -> None:
+    """The load view reads what the load suite writes: percentiles only (not count/mean), the
+    SLO fail levels, the baseline served the same way, failures by kind, per-second series."""
+    from types import SimpleNamespace
+
+    from certify.suites.load.suite import LoadResult, LoadSettings, LoadSuite
+
+    settings_ = LoadSettings.model_validate({"thresholds": {"p95_ms": {"fail": 300.0},
+                                                            "p99_ms": {"fail": 500.0}}})
+    runs = {("candidate", "steady"): _load_run("candidate", [20_000 + 90 * i for i in range(3000)],
+                                              {"HTTP 500": 40, "ConnectionResetError": 2}),
+            ("baseline", "steady"): _load_run("baseline", [10_000 + 50 * i for i in range(3000)],
+                                             {})}
+    result = LoadResult(target={}, mode="closed", generators=[], runs=runs, settings={})
+    data = LoadSuite().report_data(SimpleNamespace(settings=settings_), result)  # type: ignore[arg-type]
+    raw = json.loads(certified.report.to_json())
+    raw["suites"]["load"] = {"name": "load", "required": False, "data": json.loads(json.dumps(data))}
+    html = render_html(Report.model_validate(raw), certified.result.run_dir)
+    section = html[html.index('id="suite-load-h"'):]
+    chart = re.search(r'<svg[^>]*>(?:(?!</svg>).)*Latency percentiles \(steady\).*?</svg>',
+                      section, re.S)
+    assert chart is not None
+    labels = set(re.findall(r"<text[^>]*>([^<]+)</text>", chart.group(0)))
+    assert {"p50", "p95", "p99"} <= labels
+    assert not labels & {"count", "mean", "min", "max"}, labels
+    assert "SLO (fail level)" in chart.group(0) and "baseline" in chart.group(0)
+    failures = section[section.index("Failures by kind: steady"):]
+    assert failures.index("HTTP 500") < failures.index("ConnectionResetError")
+    assert "Throughput over time: steady" in section and "Failures over time: steady" in section
+    assert "3000 = sum of workers 3000" in section
 
 
 @pytest.mark.slow
