@@ -7,7 +7,6 @@ listed under the policy's ``checks``, are part of the verdict) and returns the
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -65,15 +64,18 @@ def run(policy_path: str | Path = "certify.toml", out_dir: str | Path | None = N
     if seed is not None:
         command += ["--seed", str(seed)]
     capture = _Capture(command)
-    with tempfile.TemporaryDirectory(prefix="certify-nochecks-") as empty:
-        # Without project checks, pytest is pointed at an empty folder: only the
-        # built-in suites' checks are collected.
-        args += [str(policy.resolve(p)) for p in policy.checks] or [empty]
-        code = pytest.main(args, plugins=[capture])
+    # The project's own @pytest.mark.certify checks are collected as under `pytest --certify`:
+    # from the policy's folder, or only from the paths the policy lists under `checks`
+    # (`-m certify` keeps the ordinary tests from running).
+    args += [str(policy.resolve(p)) for p in policy.checks] or [str(policy.base_dir)]
+    code = pytest.main(args, plugins=[capture])
+    if code == pytest.ExitCode.USAGE_ERROR:
+        # pytest has printed the one line already ("ERROR: ..."); the CLI does not repeat it.
+        error = ConfigError(capture.error or "certification did not start (see the error above)")
+        error.reported = True
+        raise error
     if capture.error:
         raise CertifyError(capture.error)
     if capture.result is None:
-        if code == pytest.ExitCode.USAGE_ERROR:
-            raise ConfigError("certification did not start (see the error above)")
         raise CertifyError(f"certification did not finish (pytest exit code {int(code)})")
     return capture.result

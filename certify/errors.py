@@ -30,6 +30,9 @@ class CertifyError(Exception):
 
     exit_code: ExitCode = ExitCode.USAGE
 
+    #: True when the message was already shown to the user (by pytest): not printed again.
+    reported = False
+
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message

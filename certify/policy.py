@@ -196,7 +196,8 @@ class PolicyBase(_Strict):
     )
     checks: list[str] = Field(
         default_factory=list,
-        description="Paths of the project's own @pytest.mark.certify checks, for 'certify run'.",
+        description="Where 'certify run' collects the project's own @pytest.mark.certify checks "
+                    "(default: the policy's folder, as 'pytest --certify' does).",
     )
     signing: SigningSpec = Field(default_factory=SigningSpec,
                                  description="Signing key and certificate lifetime.")
@@ -230,9 +231,18 @@ class PolicyBase(_Strict):
     def required(self) -> list[str]:
         return list(self.required_suites) if self.required_suites is not None else self.enabled_suites()
 
+    def canonical(self) -> dict[str, Any]:
+        """The validated policy as JSON data, defaults resolved. Of ``suites``, only the sections
+        the policy has: switching a suite on changes the digest, and installing another suite
+        package (which adds a section with defaults to the model) does not."""
+        data = self.model_dump(mode="json")
+        data["suites"] = {name: value for name, value in data["suites"].items()
+                          if name in self.suites.model_fields_set}
+        return data
+
     def digest(self) -> str:
         """sha256 of the canonical JSON of the validated policy (sorted keys, defaults resolved)."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        canonical = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
         return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 

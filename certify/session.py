@@ -20,7 +20,7 @@ from typing import Any
 from certify import __version__
 from certify.data import Dataset, load_dataset
 from certify.environment import fingerprint, provenance
-from certify.errors import CertifyError
+from certify.errors import CertifyError, ConfigError
 from certify.evidence import Evidence, Outcome, Status
 from certify.models import Model, load_model
 from certify.outputs import (
@@ -92,7 +92,22 @@ class CertifySession:
 
     # -- set-up and planning -----------------------------------------------------------
     def setup(self) -> None:
-        """Load models and data, plan every check. Raises :class:`CertifyError` on bad input."""
+        """Load models and data, plan every check. Raises :class:`CertifyError` on bad input,
+        naming the policy file, and leaves nothing behind (no run folder)."""
+        try:
+            self._setup()
+        except CertifyError as exc:
+            self.abort()
+            where = str(self.policy.source) if self.policy.source else None
+            if where and where not in exc.message:
+                exc.message = f"{where}: {exc.message}"
+                exc.args = (exc.message,)
+            raise
+        except Exception:
+            self.abort()
+            raise
+
+    def _setup(self) -> None:
         from certify.registry import suite_classes
 
         policy = self.policy
@@ -101,6 +116,7 @@ class CertifySession:
             target=policy.data.target, features=policy.data.features, task=policy.task,
             overrides=policy.data.columns, sensitive=policy.sensitive_columns,
         )
+        self._check_columns()
         self.candidate = load_model(policy.candidate, policy.base_dir, "candidate")
         if policy.baseline is not None:
             self.baseline = load_model(policy.baseline, policy.base_dir, "baseline")
@@ -133,16 +149,36 @@ class CertifySession:
                                                                       reason="planning failed"))]
             self.suites[name] = state
 
+    def _check_columns(self) -> None:
+        """Columns the policy names must exist: a typo in ``sensitive_columns`` would otherwise
+        write the real column raw into every output."""
+        policy = self.policy
+        known = set(self.data.reference.columns) | set(self.data.evaluation.columns)
+        for key, columns in (("sensitive_columns", policy.sensitive_columns),
+                             ("protected_attributes", policy.protected_attributes)):
+            for col in columns:
+                if col not in known:
+                    raise ConfigError(f"{key}: column '{col}' is in neither data file "
+                                      f"(columns: {', '.join(sorted(map(str, known)))})")
+
     def _check_model(self, model: Model, role: str) -> None:
-        """Score a few evaluation rows: a model with the wrong output shape is a clear error."""
+        """Score a few evaluation rows: a model that cannot score the data, or whose output has
+        the wrong shape, is one clear error naming the model and the data file."""
         schema = self.data.schema
         if model.task != schema.task:
             raise CertifyError(f"{role}: model {model.name} is a {model.task} model but the data's "
                                f"task is {schema.task}")
         sample = self.data.X().head(8)
-        model.predict(sample)
-        if model.predict_proba is not None:
-            model.predict_proba(sample)
+        try:
+            model.predict(sample)
+            if model.predict_proba is not None:
+                model.predict_proba(sample)
+        except CertifyError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a model that cannot score the data is bad input
+            raise ConfigError(
+                f"{role}: model {model.name} cannot score the first rows of "
+                f"{self.policy.data.evaluation}: {_one_line(exc)}") from None
 
     @property
     def planned(self) -> list[CheckSpec]:
@@ -258,7 +294,7 @@ class CertifySession:
             command=self.command,
             policy_path=str(self.policy.source) if self.policy.source else None,
             policy_digest=self.policy.digest(),
-            policy=self.policy.model_dump(mode="json"),
+            policy=self.policy.canonical(),  # hashes to policy_digest
             seed=self.seed,
             candidate=model_info(self.candidate, "candidate"),
             baseline=model_info(self.baseline, "baseline") if self.baseline else None,

@@ -77,6 +77,7 @@ def pytest_configure(config: pytest.Config) -> None:
         )
         session.setup()
     except CertifyError as exc:
+        config.stash[error_key] = exc.diagnostics()  # for certify.run(): the same one line
         raise pytest.UsageError(exc.diagnostics()) from None
     config.stash[session_key] = session
 
@@ -279,12 +280,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             if status is Status.WARNED:
                 reason = "; ".join(f"{c.metric}={c.value:.4g} past warn level {c.warn}"
                                    for c in comparisons if c.status is Status.WARNED)
+        doc = (getattr(getattr(item, "obj", None), "__doc__", None) or "").strip()
         cs.record(Evidence(
             id=cid, suite=suite, status=status, reason=reason or status.value, required=required,
             metrics=dict(recorder.metrics) if recorder else {}, comparisons=comparisons,
             seed=cs.seed, duration_s=round(call.duration, 6),
-            description=(item.obj.__doc__ or "").strip().splitlines()[0] if getattr(item, "obj", None)
-            is not None and item.obj.__doc__ else "",
+            description=doc.splitlines()[0] if doc else "",
         ))
 
 

@@ -153,6 +153,11 @@ class QualitySuite(Suite):
 
     def checks(self, ctx: SuiteContext) -> list[CheckSpec]:
         s: QualitySettings = ctx.settings
+        for col in s.slices:
+            if col not in ctx.data.evaluation.columns:
+                from certify.errors import ConfigError
+                raise ConfigError(f"suites.quality.slices: column '{col}' is not in the evaluation "
+                                  "data")
         names = self._metrics(ctx)
         judged = names if ctx.baseline is not None else [n for n in names if n in s.thresholds]
         specs = [self.check(n, self._metric_check(ctx, n),

@@ -78,16 +78,50 @@ def _outputs(project: Path) -> set[str]:
     ('target = "default"', 'target = "defaulted"', "target column 'defaulted' not found"),
     ('path = "models/candidate.skops"', 'path = "models/missing.skops"',
      "candidate.path: file not found"),
+    # A typo in a column the policy names is an error, never a silently unmasked column.
+    ("seed = 1234", 'seed = 1234\nsensitive_columns = ["incme"]',
+     "sensitive_columns: column 'incme' is in neither data file"),
+    ("seed = 1234", 'seed = 1234\nprotected_attributes = ["gender"]',
+     "protected_attributes: column 'gender' is in neither data file"),
+    ("quality = {}", 'quality = {slices = ["region"]}',
+     "suites.quality.slices: column 'region' is not in the evaluation data"),
 ])
 def test_bad_input_is_one_line_exit_2_and_no_report(project: Path, old: str, new: str,
                                                     message: str) -> None:
     bad = project.parent / "bad.toml"
-    bad.write_text(project.read_text().replace(old, new, 1))
+    text = project.read_text()
+    assert old in text
+    bad.write_text(text.replace(old, new, 1))
     before = _outputs(project)
     done = certify("run", "--policy", str(bad))
     assert done.returncode == ExitCode.USAGE, done.stdout + done.stderr
-    assert message in done.stderr + done.stdout
+    _one_error_line(done, message)
+    _no_new_outputs(project, before)
+
+
+def _one_error_line(done: subprocess.CompletedProcess[str], message: str) -> None:
+    lines = [ln for ln in (done.stderr + done.stdout).splitlines() if ln.strip()]
+    errors = [ln for ln in lines if "error" in ln.lower()]
+    assert len(errors) == 1 and message in errors[0], lines[-10:]
     assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_model_that_cannot_score_the_data_is_one_line(project: Path) -> None:
+    root = project.parent
+    rows = (root / "data" / "evaluation.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    age = header.index("age")
+    broken = [rows[0]] + [",".join("unknown" if i == age else v
+                                   for i, v in enumerate(r.split(","))) for r in rows[1:]]
+    (root / "data" / "words.csv").write_text("\n".join(broken) + "\n")
+    bad = root / "words.toml"
+    bad.write_text(project.read_text().replace('evaluation = "data/evaluation.csv"',
+                                               'evaluation = "data/words.csv"', 1))
+    before = _outputs(project)
+    done = certify("run", "--policy", str(bad))
+    assert done.returncode == ExitCode.USAGE, done.stdout[-3000:] + done.stderr[-3000:]
+    _one_error_line(done, "cannot score the first rows of data/words.csv")
+    assert "words.toml" in done.stderr + done.stdout
     _no_new_outputs(project, before)
 
 

@@ -111,6 +111,23 @@ def test_digest_ignores_formatting_but_not_values(project: Path) -> None:
     assert load_policy(project).digest().startswith("sha256:")
 
 
+def test_digest_covers_the_suites_switched_on_and_nothing_installed(project: Path) -> None:
+    import hashlib
+    import json
+
+    base = load_policy(project)
+    assert set(base.canonical()["suites"]) == set(base.enabled_suites()) == {"quality"}
+    # Other installed suites (with their defaults) are not in the digest...
+    assert set(type(base.suites).model_fields) > {"quality"}
+    # ...but switching one on, even with an empty section, is a different policy.
+    more = _edit(project, project.parent / "drift-on.toml", "quality = {}", "quality = {}\ndrift = {}")
+    assert set(load_policy(more).enabled_suites()) == {"quality", "drift"}
+    assert load_policy(more).digest() != base.digest()
+    # The digest is the sha256 of the canonical JSON, so an auditor can recompute it.
+    canonical = json.dumps(base.canonical(), sort_keys=True, separators=(",", ":"))
+    assert base.digest() == "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
 def test_pyproject_tool_certify(project: Path) -> None:
     pyproject = project.parent / "pyproject.toml"
     body = project.read_text()

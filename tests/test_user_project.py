@@ -99,8 +99,22 @@ def test_certify_rejects_worse_candidate(tmp_path: Path) -> None:
     report = _latest_report(root)
     assert report["verdict"]["decision"] == "REJECTED"
     assert any(r.startswith("quality::roc_auc failed") for r in report["verdict"]["reasons"])
-    # the ordinary unit tests still passed
-    assert "test_features.py .." in done.stdout or "2 passed" not in done.stdout
+    # the ordinary unit tests still ran, and passed
+    assert "tests/test_features.py .. " in done.stdout, done.stdout[-3000:]
+
+
+def test_certify_run_includes_the_projects_own_checks(good_project: Path) -> None:
+    """`certify run` (no `checks` in the policy) reaches the same evidence as `pytest --certify`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    done = subprocess.run([sys.executable, "-m", "certify", "run", "--policy",
+                           str(good_project / "certify.toml"), "--out", str(good_project / "out2")],
+                          cwd=good_project.parent, capture_output=True, text=True, timeout=300,
+                          env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    report = json.loads((good_project / "out2" / "latest" / "report.json").read_text())
+    ids = {e["id"] for e in report["evidence"]}
+    assert {"project::approval_rate", "project::proba_shape", "quality::roc_auc"} <= ids
+    assert not any("debt_ratio" in i for i in ids)
 
 
 def test_narrowed_run_is_incomplete(good_project: Path) -> None:

@@ -43,7 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except CertifyError as exc:
-        print(f"certify {args.command}: error: {exc.diagnostics()}", file=sys.stderr)
+        if not exc.reported:
+            print(f"certify {args.command}: error: {exc.diagnostics()}", file=sys.stderr)
         return int(exc.exit_code)
     except KeyboardInterrupt:
         print("certify: interrupted", file=sys.stderr)
