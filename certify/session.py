@@ -180,6 +180,10 @@ class CertifySession:
                 f"{role}: model {model.name} cannot score the first rows of "
                 f"{self.policy.data.evaluation}: {_one_line(exc)}") from None
 
+    def not_run(self) -> list[str]:
+        """Planned checks with no evidence: the run was narrowed (``-k``, ``-x``, ``-m``)."""
+        return [p.id for p in self.planned_ids() if p.id not in self.evidence]
+
     @property
     def planned(self) -> list[CheckSpec]:
         return [spec for state in self.suites.values() for spec in state.checks]

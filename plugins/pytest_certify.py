@@ -349,3 +349,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     tr.write_line(f"report:      {result.report_path}")
     for name, path in result.outputs.items():
         tr.write_line(f"{name + ':':<12} {path}")
+    cs = config.stash[session_key]
+    not_run = cs.not_run()
+    if not_run and cs.signer is not None:
+        tr.write_line(f"certificate: not signed: {len(not_run)} planned check(s) did not run "
+                      "(-k/-x/-m narrowing); a narrowed run is never certified")

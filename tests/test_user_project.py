@@ -42,8 +42,8 @@ def _project(tmp_path: Path, *, worse: bool = False) -> Path:
     return root
 
 
-def _pytest(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+def _pytest(root: Path, *args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")} | extra_env
     return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
                           cwd=root, capture_output=True, text=True, timeout=300, env=env)
 
@@ -117,12 +117,25 @@ def test_certify_run_includes_the_projects_own_checks(good_project: Path) -> Non
     assert not any("debt_ratio" in i for i in ids)
 
 
-def test_narrowed_run_is_incomplete(good_project: Path) -> None:
-    done = _pytest(good_project, "--certify", "-k", "roc_auc")
+def test_narrowed_run_is_incomplete_and_never_signed(good_project: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()).decode()
+    done = _pytest(good_project, "--certify", "-k", "roc_auc", CERTIFY_SIGNING_KEY=pem)
     assert done.returncode == 1
     report = _latest_report(good_project)
     assert report["verdict"]["decision"] == "INCOMPLETE"
     assert any("quality::accuracy did not run" in r for r in report["verdict"]["reasons"])
+    latest = good_project / "certify-out" / "latest"
+    assert (latest / "statement.json").is_file() and not (latest / "certificate.intoto.json").exists()
+    assert "certificate: not signed" in done.stdout
+    # The same key signs the whole run.
+    done = _pytest(good_project, "--certify", CERTIFY_SIGNING_KEY=pem)
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert (good_project / "certify-out" / "latest" / "certificate.intoto.json").is_file()
 
 
 def test_bad_policy_is_a_usage_error(good_project: Path, tmp_path: Path) -> None:

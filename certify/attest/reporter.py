@@ -41,6 +41,10 @@ def write_attestation(session: Any, report: Any, run_dir: Path) -> dict[str, Pat
     written["statement"] = run_dir / STATEMENT_JSON
     if signer is None:
         return written
+    not_run = session.not_run() if hasattr(session, "not_run") else []
+    if not_run:
+        # A narrowed run (-k/-x) is for debugging: its statement is written, never signed.
+        return written
     envelope = sign_envelope(payload, INTOTO_PAYLOAD_TYPE, signer)
     atomic_write(run_dir / CERTIFICATE, envelope.to_json())
     atomic_write(run_dir / PUBLIC_KEY, signer.public_key_pem())
