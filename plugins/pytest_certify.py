@@ -354,3 +354,17 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if not_run and cs.signer is not None:
         tr.write_line(f"certificate: not signed: {len(not_run)} planned check(s) did not run "
                       "(-k/-x/-m narrowing); a narrowed run is never certified")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Repeat the verdict as the very last line, after pytest's own summary and stats."""
+    result = config.stash.get(result_key, None)
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if result is None or reporter is None:
+        return
+    verdict = result.verdict
+    reasons = f" ({len(verdict.reasons)} reason(s) above)" if verdict.reasons else ""
+    html = f": {result.html_path}" if result.html_path else ""
+    reporter.write_line(f"certification: {verdict.decision.value}{reasons}{html}",
+                        green=verdict.certified, red=not verdict.certified, bold=True)

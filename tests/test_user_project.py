@@ -99,6 +99,9 @@ def test_certify_rejects_worse_candidate(tmp_path: Path) -> None:
     report = _latest_report(root)
     assert report["verdict"]["decision"] == "REJECTED"
     assert any(r.startswith("quality::roc_auc failed") for r in report["verdict"]["reasons"])
+    # the verdict is also the very last line, after pytest's own summary
+    last = [ln for ln in done.stdout.splitlines() if ln.strip()][-1]
+    assert last.startswith("certification: REJECTED (") and last.endswith("report.html"), last
     # the ordinary unit tests still ran, and passed
     assert "tests/test_features.py .. " in done.stdout, done.stdout[-3000:]
 
