@@ -1194,6 +1194,10 @@ class AdversarialSuite(Suite):
             c = result.models["candidate"]
             metrics = {**self._base_metrics(result), "candidate": c.clean_accuracy,
                        "baseline": _get(result, "baseline", "clean_accuracy")}
+            if c.clean_accuracy is None or not math.isfinite(c.clean_accuracy):
+                why = f": {c.budget_reason}" if c.budget_reason else ""
+                return Outcome(status=Status.ERRORED, metrics=metrics,
+                               reason=f"no clean accuracy was measured{why}")
             if "clean_accuracy" in s.limits():
                 return Outcome.from_comparisons(
                     [compare("clean_accuracy", c.clean_accuracy, s.limits()["clean_accuracy"],

@@ -813,7 +813,13 @@ class ValidationSuite(Suite):
                 if role == "baseline" and not (s.baseline_checks and any(
                         p.group == "model" for p in planned)):
                     continue
-                fi = permutation_importance(m, ev[features], y_ev, task, s.importance_repeats, fi_rng)
+                try:
+                    fi = permutation_importance(m, ev[features], y_ev, task, s.importance_repeats,
+                                                fi_rng)
+                except Exception as exc:  # noqa: BLE001 - the model checks say why; the data
+                    # integrity checks, which need no model, still run and name bad columns.
+                    ctx.progress(f"validation: no permutation importance for the {role}: {exc}")
+                    fi = None
                 if fi is not None:
                     importance[role] = fi
 

@@ -204,6 +204,9 @@ def test_wall_time_budget_exhaustion_errors(tmp_path: Path, data: Any, models: d
     ev = evidence(session)
     assert ev["robust_accuracy"].status is Status.ERRORED
     assert "wall-time budget (max_seconds=1e-06) exhausted" in ev["robust_accuracy"].reason
+    # Nothing was measured, so nothing passes: clean accuracy errors too (never a NaN "pass").
+    assert all(e.status is not Status.PASSED for e in ev.values()), {
+        k: (e.status, e.reason) for k, e in ev.items() if e.status is Status.PASSED}
     assert session.decide()[0].decision.value == "INCOMPLETE"
 
 

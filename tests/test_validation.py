@@ -435,3 +435,25 @@ def test_bad_settings_are_one_line_errors(tmp_path, settings, message) -> None:
     with pytest.raises(ConfigError, match=message):
         policy = load_policy(tmp_path / "certify.toml", check_files=False)
         plan_checks(policy.suite_settings("validation"), "classification")
+
+
+@pytest.mark.slow
+def test_a_model_that_breaks_on_some_rows_leaves_the_data_checks_standing(tmp_path, ref, ev,
+                                                                          models) -> None:
+    """Missing values past the first rows crash this candidate: its model checks error, but the
+    data-integrity checks, which need no model, still run and name the problem."""
+    from certify.sabotage_models import edge_case_sabotage
+
+    bad = ev.copy()
+    bad.loc[bad.index[200:260], "debt_ratio"] = np.nan  # the session's own probe scores rows 0-7
+    crashing = edge_case_sabotage("nan-crash", models["candidate"], ref)
+    policy = make_project(tmp_path, reference=ref, evaluation=bad, candidate=crashing,
+                          baseline=models["baseline"],
+                          suites={"validation": {"sample_size": 5000, "baseline_checks": False}})
+    session, result = certify(policy)
+    records = by_id(session)
+    nulls = records["validation::percent_of_nulls"]
+    assert nulls.status is Status.FAILED and "debt_ratio" in json.dumps(nulls.metrics | nulls.details)
+    assert records["validation::data_duplicates"].status is not Status.ERRORED
+    assert records["validation::roc_report"].status is Status.ERRORED
+    assert result.verdict.decision is not Decision.CERTIFIED
