@@ -789,12 +789,17 @@ def _drift(data: dict[str, Any], records: list[Any], ids: _Ids, report: Report) 
     baseline = _dict(data.get("baseline"))
     items = [(f"schema: {k}", clip(v, 300)) for k, v in schema.items() if v not in (None, [], {})]
     items += [(f"baseline: {k}", clip(v, 400)) for k, v in baseline.items()
-              if k != "files" and v not in (None, [], {})]
+              if k not in ("files", "stored") and v not in (None, [], {})]
     for k in ("executor", "workers", "seconds", "rows"):
         if data.get(k) is not None:
             items.append((k, clip(data.get(k), 200)))
     if items:
         panels.append(Panel("Schema, drift baseline and execution", items=items))
+    stored = baseline.get("stored")
+    if isinstance(stored, list) and stored:
+        panels.append(Panel("What the drift baseline stores (no raw rows)", table=Table(
+            ["column: what is kept"], [[clip(line, 400)] for line in stored[:200]]),
+            note=f"{len(stored) - 200} more in report.json" if len(stored) > 200 else ""))
     return panels
 
 

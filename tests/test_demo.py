@@ -47,6 +47,11 @@ def test_demo_certifies_and_stays_in_its_folder(tmp_path: Path) -> None:
         following = re.search(rf'id="suite-(?!{suite})', section)
         section = section[:following.start()] if following else section
         assert picture in section or picture.lower() in section.lower(), (suite, picture)
+    # What the drift baseline keeps is listed whole, line by line (auditors read it).
+    from markupsafe import escape
+
+    stored = report["suites"]["drift"]["data"]["baseline"]["stored"]
+    assert stored and all(str(escape(line)) in html for line in stored)
     # The printed commands are whole lines (not wrapped at the terminal width) and work as printed.
     for verb in ("verify", "gate"):
         line = next(ln for ln in done.stderr.splitlines() if ln.startswith(f"  certify {verb} "))
