@@ -75,7 +75,9 @@ def test_certify_good_candidate(good_project: Path) -> None:
     ids = {e["id"] for e in report["evidence"]}
     # built-in checks, and the project's own certification checks
     assert {"quality::roc_auc", "quality::accuracy", "project::approval_rate",
-            "project::proba_shape"} <= ids
+            "project::proba_shape", "project::agrees_with_production"} <= ids
+    agreement = next(e for e in report["evidence"] if e["id"] == "project::agrees_with_production")
+    assert agreement["status"] == "passed" and 0.6 < agreement["metrics"]["agreement"] <= 1
     assert "quality::worst_slice[home_ownership]" in ids
     approval = next(e for e in report["evidence"] if e["id"] == "project::approval_rate")
     assert 0 < approval["metrics"]["default_rate"] < 1
@@ -155,3 +157,14 @@ def test_xdist_is_refused(good_project: Path) -> None:
     done = _pytest(good_project, "--certify", "-n", "2", "-q")
     assert done.returncode == 4
     assert "pytest-xdist" in done.stderr
+
+
+def test_out_and_seed_options_beat_the_policy(good_project: Path, tmp_path: Path) -> None:
+    out = tmp_path / "elsewhere"
+    done = _pytest(good_project, "--certify", f"--certify-out={out}", "--certify-seed=7", "-q")
+    assert done.returncode == 0, done.stdout[-3000:]
+    report = json.loads((out / "latest" / "report.json").read_text())
+    assert report["seed"] == 7  # the policy says 99
+    assert all(e["seed"] == 7 for e in report["evidence"])
+    # nothing went to the policy's output_dir for this run
+    assert not (good_project / "certify-out" / report["run_id"]).exists()

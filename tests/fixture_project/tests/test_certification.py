@@ -16,3 +16,14 @@ def test_approval_rate_is_plausible(candidate, evaluation_data, schema, certify_
 def test_probabilities_have_one_column_per_class(candidate, evaluation_data, schema) -> None:
     proba = candidate.predict_proba(evaluation_data[schema.features].head(5))
     assert proba.shape == (5, len(candidate.classes))
+
+
+@pytest.mark.certify(id="project::agrees_with_production")
+def test_candidate_mostly_agrees_with_the_baseline(candidate, baseline, reference_data,
+                                                   evaluation_data, schema, policy,
+                                                   certify_metrics) -> None:
+    """The candidate and the model in production agree on most evaluation rows."""
+    assert policy.seed == 99 and list(reference_data.columns) == list(evaluation_data.columns)
+    X = evaluation_data[schema.features]
+    agreement = float((candidate.predict(X) == baseline.predict(X)).mean())
+    certify_metrics.check("agreement", agreement, fail=0.6, direction="min")
