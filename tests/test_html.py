@@ -285,6 +285,25 @@ def test_certified_page_explains_the_run(certified: Run) -> None:
     assert len(certified.html.encode()) < 1_500_000
 
 
+@pytest.mark.slow
+def test_incomplete_page_says_what_did_not_run(tmp_path: Path) -> None:
+    """A real INCOMPLETE run (only one planned check ran): the page says so, and why."""
+    policy = make_project(tmp_path, n_reference=600, n_evaluation=400,
+                          suites={"quality": {"slices": ["home_ownership"]}})
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("CERTIFY_SIGNING_KEY", raising=False)
+        session = CertifySession(load_policy(policy))
+        session.setup()
+        session.run_check(session.planned[0])
+        result = session.finish()
+    assert result.verdict.decision.value == "INCOMPLETE" and result.html_path is not None
+    text = assert_self_contained(result.html_path.read_text(encoding="utf-8")).plain
+    banner = text[: text.index("At a glance")]
+    assert "INCOMPLETE" in banner and "✓ CERTIFIED" not in text
+    missing = [r for r in result.verdict.reasons if "did not run" in r]
+    assert missing and all(reason in banner for reason in missing)
+
+
 def test_rejected_page_leads_with_the_deciding_reasons(rejected: Run) -> None:
     r, html = rejected.report, rejected.html
     assert r.verdict.decision.value == "REJECTED"
