@@ -1362,7 +1362,7 @@ def _ray_available() -> bool:
 
 def _ship(model: Any, ctx: SuiteContext, role: str) -> Any:
     """The model itself when it pickles (scikit-learn), else how to load it again in a worker."""
-    import cloudpickle
+    from ray import cloudpickle  # the serialiser Ray itself will use for the model
 
     try:
         cloudpickle.dumps(model)

@@ -589,11 +589,14 @@ def test_missing_or_mistyped_suite_data_never_breaks_the_page(certified: Run, re
                         render_html(Report.model_validate(raw), run.result.run_dir)
 
 
+def _json_containers(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=12), children,
+                                                             max_size=5)
+
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=12), children,
-                                                                      max_size=5),
-    max_leaves=30,
+    _json_containers, max_leaves=30,
 )
 
 
