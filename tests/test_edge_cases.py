@@ -391,3 +391,63 @@ def test_demo_sabotage_is_rejected_by_its_check(tmp_path, kind) -> None:
     failed = {e.id for e in session.evidence.values() if e.status is Status.FAILED}
     assert failed == {expected}, {e.id: e.reason for e in session.evidence.values()}
     session.abort()
+
+
+# -- more broken models, each caught by its own invariant ----------------------------------------
+from certify.sabotage_models import _EdgeCaseWrapper  # noqa: E402 - test-only subclasses below
+
+
+class NaNScoreClassifier(_EdgeCaseWrapper):
+    """Probabilities NaN when a numeric value lies outside what training saw (an unguarded
+    extrapolation), labels unchanged: ``finite``."""
+
+    def __init__(self, base: Any = None) -> None:
+        self.base = base
+
+    def fit(self, X: Any, y: Any) -> Any:  # noqa: N803
+        super().fit(X, y)
+        numeric = X.select_dtypes("number")
+        self.columns_ = list(numeric.columns)
+        self.low_ = [float(v) for v in numeric.min()]
+        self.high_ = [float(v) for v in numeric.max()]
+        return self
+
+    def _proba(self, X: Any) -> Any:  # noqa: N803
+        import numpy as np
+
+        p = np.asarray(self.base.predict_proba(X), dtype=float)
+        for col, lo, hi in zip(self.columns_, self.low_, self.high_, strict=True):
+            values = np.asarray(X[col], dtype=float)
+            p[(values < lo) | (values > hi)] = np.nan
+        return p
+
+    def predict(self, X: Any) -> Any:  # noqa: N803 - labels stay those of the base model
+        return self.base.predict(X)
+
+
+class DropsARowClassifier(_EdgeCaseWrapper):
+    """Loses the last row of batches over 100 rows (a paging bug): ``output_shape``."""
+
+    def __init__(self, base: Any = None) -> None:
+        self.base = base
+
+    def _proba(self, X: Any) -> Any:  # noqa: N803
+        p = self.base.predict_proba(X)
+        return p[:-1] if len(p) > 100 else p
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("wrapper", "check", "word"), [
+    (NaNScoreClassifier, "edge_cases::finite", "finite"),
+    (DropsARowClassifier, "edge_cases::output_shape", "rows"),
+], ids=["nan-scores", "drops-a-row"])
+def test_more_broken_models_are_rejected_by_their_check(tmp_path, ref, fitted, wrapper, check,
+                                                        word) -> None:
+    model = wrapper(fitted).fit(ref[FEATURES], ref[TARGET])
+    session = certify(tmp_path, model, ref, seed=31)
+    failed = {e.id for e in session.evidence.values() if e.status is Status.FAILED}
+    assert check in failed, {e.id: e.reason for e in session.evidence.values()}
+    assert word in session.evidence[check].reason, session.evidence[check].reason
+    assert session.decide()[0].decision is Decision.REJECTED
+    assert counterexample(session, check)["observed"]
+    session.abort()
