@@ -91,6 +91,24 @@ def test_certify_good_candidate(good_project: Path) -> None:
     assert ("certify.quality", "roc_auc") in certify_cases
     props = {p.get("name"): p.get("value") for p in tree.iter("property")}
     assert props["certify_verdict"] == "CERTIFIED"
+    # No signing key configured: the report and the unsigned statement, but no certificate,
+    # and the release gate refuses the run for that reason.
+    latest = (good_project / "certify-out" / "latest").resolve()
+    assert (latest / "statement.json").is_file() and not (latest / "certificate.intoto.json").exists()
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    trust = good_project.parent / "trust"
+    trust.mkdir(exist_ok=True)
+    (trust / "release.pem").write_bytes(ec.generate_private_key(ec.SECP256R1()).public_key()
+                                        .public_bytes(serialization.Encoding.PEM,
+                                                      serialization.PublicFormat.SubjectPublicKeyInfo))
+    gate = subprocess.run([sys.executable, "-m", "certify", "gate", str(latest), "--trust",
+                           str(trust), "--artifact",
+                           str(good_project / "models" / "candidate.skops"), "--policy",
+                           str(good_project / "certify.toml")],
+                          capture_output=True, text=True, timeout=120)
+    assert gate.returncode == 1 and "no-certificate" in gate.stdout, gate.stdout + gate.stderr
 
 
 def test_certify_rejects_worse_candidate(tmp_path: Path) -> None:
