@@ -29,18 +29,10 @@ def _clean(value: Any) -> Any:
     return value
 
 
-class _Handler(BaseHTTPRequestHandler):
+class JsonHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 keep-alive, quiet, with a JSON reply helper (shared by the test servers)."""
+
     protocol_version = "HTTP/1.1"
-    server: _ModelServer
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        # One OpenMP thread for this connection's thread: on a busy machine, boosted trees
-        # with several spinning OpenMP threads take seconds per small batch.
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(limits=1, user_api="openmp")
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         pass
@@ -52,6 +44,19 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("content-length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+
+class _Handler(JsonHandler):
+    server: _ModelServer
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # One OpenMP thread for this connection's thread: on a busy machine, boosted trees
+        # with several spinning OpenMP threads take seconds per small batch.
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=1, user_api="openmp")
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib naming
         import pandas as pd
