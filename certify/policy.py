@@ -49,8 +49,9 @@ class ModelSpec(_Strict):
     url: str | None = Field(default=None, description="HTTP endpoint (format 'http').")
     format: str | None = Field(
         default=None,
-        description="Adapter: 'skops', 'joblib', 'http' or a third-party adapter name "
-        "(entry-point group certify.adapters). Inferred from the file suffix or url.",
+        description="Adapter: 'skops', 'joblib', 'http', 'torch' (an exported program .pt2 or a "
+        "TorchScript .pt; the torch extra) or a third-party adapter name (entry-point group "
+        "certify.adapters). Inferred from the file suffix or url.",
     )
     name: str | None = Field(default=None, description="Display name (default: file name or url).")
     allow_pickle: bool = Field(
@@ -75,9 +76,12 @@ class ModelSpec(_Strict):
     probabilities_field: str | None = Field(
         default="probabilities", description="HTTP: response field of the probabilities (none: omit).")
     classes: list[Any] | None = Field(
-        default=None, description="HTTP: class labels in the order of the returned probabilities."
+        default=None, description="HTTP and torch: class labels in the order of the returned "
+        "probabilities."
     )
-    options: dict[str, Any] = Field(default_factory=dict, description="Third-party adapter options.")
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Adapter options: features (input columns in order), "
+        "task; torch: output = logits | probabilities | values; third-party adapters' own.")
 
     @model_validator(mode="before")
     @classmethod
@@ -96,7 +100,8 @@ class ModelSpec(_Strict):
             else:
                 suffix = Path(str(self.path)).suffix.lower()
                 self.format = {".skops": "skops", ".joblib": "joblib", ".pkl": "joblib",
-                               ".pickle": "joblib"}.get(suffix)
+                               ".pickle": "joblib", ".pt": "torch",
+                               ".pt2": "torch"}.get(suffix)
                 if self.format is None:
                     raise ValueError(
                         f"cannot tell the model format from '{self.path}'; set 'format'"

@@ -34,6 +34,7 @@ BUILTIN_ADAPTERS: dict[str, str] = {
     "skops": "certify.models.sklearn:load_skops",
     "joblib": "certify.models.sklearn:load_joblib",
     "http": "certify.models.http:load_http",
+    "torch": "certify.models.pytorch:load_torch",
 }
 
 

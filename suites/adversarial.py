@@ -23,7 +23,7 @@ Attack choice (``attack``, default ``"auto"``)
       ``Pipeline`` whose preprocessing is verified to be affine in the attacked features
       (``StandardScaler``, one-hot encoding of the untouched categoricals, ...), and a
       ``torch.nn.Module`` estimator taking the numeric features in schema order (ART's
-      ``PyTorchClassifier``; needs the ``torch`` extra; untested here). The gradient is ART's
+      ``PyTorchClassifier``; the ``torch`` adapter, with the ``torch`` extra). The gradient is ART's
       own (``ScikitlearnLogisticRegression.loss_gradient`` etc.) in the model's transformed
       space, chained with the preprocessing's Jacobian, which is exact for an affine map.
     * Black-box ``hopskipjump`` (or ``boundary``, L2 only) for any other model: tree
@@ -433,7 +433,7 @@ def _py(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _torch_classifier(module: Any, n_inputs: int, n_classes: int) -> Any:  # pragma: no cover - torch extra
+def _torch_classifier(module: Any, n_inputs: int, n_classes: int) -> Any:
     import torch
     from art.estimators.classification import PyTorchClassifier
 
@@ -809,7 +809,7 @@ def _is_torch_module(obj: Any) -> bool:
     if not type(obj).__module__.startswith("torch") and "torch" not in {
             c.__module__.split(".")[0] for c in type(obj).__mro__}:
         return False
-    try:  # pragma: no cover - torch extra
+    try:
         import torch
 
         return isinstance(obj, torch.nn.Module)
@@ -824,7 +824,7 @@ def affine_view(model: Any, space: AttackSpace, block: Block, features: list[str
     if est is None:
         return None, "no in-process estimator (e.g. an HTTP endpoint)"
     kind: Literal["pipeline", "bare", "torch"]
-    if _is_torch_module(est):  # pragma: no cover - torch extra
+    if _is_torch_module(est):
         if not numeric_only:
             return None, "a torch module needs all features numeric"
         kind = "torch"

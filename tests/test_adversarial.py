@@ -314,13 +314,13 @@ def test_same_seed_same_numbers_with_one_or_two_ray_workers(tmp_path: Path, data
 
 
 # -- torch (extra): white-box through ART's PyTorchClassifier ----------------------------------
-def test_torch_module_is_attacked_white_box(tmp_path: Path) -> None:
-    torch = pytest.importorskip("torch")
+def _torch_project(tmp_path: Path, torch: Any, form: str = "export") -> tuple[Path, Any]:
+    """A small MLP (standardisation as its first, affine layer) saved as an exported program
+    (``.pt2``) or TorchScript (``.pt``), and a project whose candidate is that file (format
+    inferred) and baseline a logistic."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
-
-    from certify.models import Model
 
     rng = np.random.default_rng(3)
     cols = ["x0", "x1", "x2", "x3"]
@@ -348,40 +348,63 @@ def test_torch_module_is_attacked_white_box(tmp_path: Path) -> None:
         torch.nn.functional.cross_entropy(module(xs), ys).backward()
         opt.step()
     module.eval()
-
-    class TorchModel(Model):
-        def __init__(self) -> None:
-            self.estimator = module
-            super().__init__(name="mlp", digest="sha256:" + "0" * 64, source="memory", format="torch",
-                             task="classification", classes=[0, 1], features=cols)
-
-        def _predict(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
-            return self._predict_proba(X).argmax(axis=1)
-
-        def _has_proba(self) -> bool:
-            return True
-
-        def _predict_proba(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
-            with torch.no_grad():
-                return torch.softmax(module(torch.tensor(X.to_numpy(np.float32))), 1).numpy()
-
+    (tmp_path / "models").mkdir(parents=True, exist_ok=True)
+    if form == "export":
+        program = torch.export.export(module, (xs[:4],),  # any batch size
+                                      dynamic_shapes=({0: torch.export.Dim.DYNAMIC},))
+        torch.export.save(program, str(tmp_path / "models" / "mlp.pt2"))
+    else:
+        torch.jit.script(module).save(str(tmp_path / "models" / "mlp.pt"))
     baseline = make_pipeline(StandardScaler(), LogisticRegression()).fit(ref[cols], ref[TARGET])
     path = make_project(tmp_path, candidate=baseline, baseline=baseline, reference=ref, evaluation=ev,
-                        suites={"adversarial": settings(immutable=[], sample_size=60)})
+                        suites={"adversarial": settings(immutable=[], sample_size=60),
+                                "quality": {}},
+                        extra={"candidate": {"path": "models/mlp.pt2" if form == "export"
+                                             else "models/mlp.pt", "classes": [0, 1],
+                                             "name": "mlp"}})
+    return path, module
+
+
+@pytest.mark.parametrize("form", ["export", "torchscript"])
+def test_torch_module_is_attacked_white_box(tmp_path: Path, form: str) -> None:
+    """A PyTorch candidate (the torch adapter, format inferred from .pt2 / .pt) is certified
+    like any other model, and attacked white-box with PGD through ART's PyTorchClassifier."""
+    torch = pytest.importorskip("torch")
+    path, _ = _torch_project(tmp_path, torch, form)
     session = CertifySession(load_policy(path), out_dir=tmp_path / "out")
     session.setup()
+    assert session.candidate.format == "torch" and session.candidate.classes == [0, 1]
+    session.run_all()
     state = session.suites["adversarial"]
-    state.ctx.candidate = TorchModel()
-    state.suite._prepared.clear()
-    specs = state.suite.checks(state.ctx)
-    result = state.suite.run(state.ctx)
-    outcomes = {spec.name: spec.fn(result) for spec in specs}
+    result = state.result
     cand = result.models["candidate"]
     assert (cand.attack, cand.kind, cand.fast) == ("pgd", "white-box", True)
     assert result.models["baseline"].attack == "pgd"
-    assert outcomes["clean_accuracy"].metrics["candidate"] > 0.8
-    curve = outcomes["robust_accuracy"].metrics["curve"]["candidate"]
+    ev = evidence(session)
+    assert ev["clean_accuracy"].metrics["candidate"] > 0.8
+    curve = ev["robust_accuracy"].metrics["curve"]["candidate"]
     assert curve == sorted(curve, reverse=True) and curve[-1] < curve[0] - 0.1  # gradients bite
+    quality = session.evidence["quality::roc_auc"]
+    assert quality.status is not Status.ERRORED and quality.metrics["candidate"] > 0.85
+    session.abort()
+
+
+def test_torch_adapter_refuses_what_it_cannot_load_safely(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    from certify.errors import ModelError
+
+    path, module = _torch_project(tmp_path, torch, "torchscript")
+    # A torch.save checkpoint (pickle) is not TorchScript: refused with the way out.
+    torch.save(module, str(tmp_path / "models" / "mlp.pt"))
+    with pytest.raises(ModelError, match=r"is not a TorchScript file .*torch\.export\.save"):
+        CertifySession(load_policy(path), out_dir=tmp_path / "out").setup()
+    # A classifier without its class labels is a configuration error naming the key.
+    torch.jit.script(module).save(str(tmp_path / "models" / "mlp.pt"))
+    no_classes = path.read_text().replace("classes = [0, 1]", "options = {task = \"classification\"}")
+    path.write_text(no_classes)
+    with pytest.raises(ConfigError, match=r"candidate\.classes: a torch classifier needs"):
+        CertifySession(load_policy(path), out_dir=tmp_path / "out").setup()
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
 # -- the demo's sabotage --------------------------------------------------------------------------
