@@ -1,8 +1,8 @@
 """``certify.run``: a certification without invoking pytest yourself.
 
-It drives pytest in this process (so the project's own ``@pytest.mark.certify`` checks,
-listed under the policy's ``checks``, are part of the verdict) and returns the
-:class:`certify.session.RunResult`.
+It drives pytest in this process, so the project's own ``@pytest.mark.certify`` checks (found
+in the policy's folder, or in the paths the policy lists under ``checks``) are part of the
+verdict, as under ``pytest --certify``, and returns the :class:`certify.session.RunResult`.
 """
 
 from __future__ import annotations
