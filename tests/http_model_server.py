@@ -19,7 +19,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar
 
 
 def _clean(value: Any) -> Any:
@@ -106,11 +106,12 @@ class _ModelServer(ThreadingHTTPServer):
         self.url = f"http://127.0.0.1:{self.server_address[1]}/"
 
 
+S = TypeVar("S", bound=ThreadingHTTPServer)
+
+
 @contextlib.contextmanager
-def serving(model: Any, features: list[str], numeric: list[str]) -> Iterator[_ModelServer]:
-    """Serve ``model`` on 127.0.0.1 (a free port) for the duration of the block;
-    ``server.url`` is its address and ``server.requests`` counts requests."""
-    server = _ModelServer(model, features, numeric)
+def in_thread(server: S) -> Iterator[S]:
+    """Run ``server`` in a thread for the duration of the block, then shut it down."""
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                               daemon=True)
     thread.start()
@@ -120,3 +121,10 @@ def serving(model: Any, features: list[str], numeric: list[str]) -> Iterator[_Mo
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+def serving(model: Any, features: list[str], numeric: list[str]
+            ) -> contextlib.AbstractContextManager[_ModelServer]:
+    """Serve ``model`` on 127.0.0.1 (a free port) for the duration of the block;
+    ``server.url`` is its address and ``server.requests`` counts requests."""
+    return in_thread(_ModelServer(model, features, numeric))

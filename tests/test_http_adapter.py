@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
 import time
-from collections.abc import Iterator
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -18,7 +16,7 @@ import pytest
 from certify.errors import ConfigError, ModelError
 from certify.models import RejectedInput, load_model
 from certify.policy import ModelSpec
-from tests.http_model_server import JsonHandler
+from tests.http_model_server import JsonHandler, in_thread
 
 SECRET = "s3cr3t-token-9f1c2e"
 
@@ -58,18 +56,8 @@ class _Server(ThreadingHTTPServer):
         self.url = f"http://127.0.0.1:{self.server_address[1]}/score"
 
 
-@contextlib.contextmanager
-def serving() -> Iterator[_Server]:
-    server = _Server()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+def serving() -> contextlib.AbstractContextManager[_Server]:
+    return in_thread(_Server())
 
 
 def _spec(url: str, **over: Any) -> ModelSpec:
