@@ -264,9 +264,20 @@ def demo_key_pair(root: Path) -> str:
     return private.relative_to(root).as_posix()
 
 
+#: Every suite the demo's policy enables.
+DEMO_SUITES = ("quality", "adversarial", "drift", "edge_cases", "validation", "load")
+
+
 def build_project(root: Path, sabotage: str | None = None, *, suites: dict[str, Any] | None = None,
-                  fast: bool = False) -> tuple[Path, DemoProject]:
-    """Write the demo project into ``root``; returns the policy path."""
+                  fast: bool = False, only: list[str] | None = None) -> tuple[Path, DemoProject]:
+    """Write the demo project into ``root``; returns the policy path. ``only``: keep just
+    these suites in the policy (every suite by default)."""
+    unknown = sorted(set(only or ()) - set(DEMO_SUITES))
+    if unknown:
+        from certify.errors import ConfigError
+
+        raise ConfigError(f"--only: the demo has no suite '{unknown[0]}' "
+                          f"(it has: {', '.join(DEMO_SUITES)})")
     root.mkdir(parents=True, exist_ok=True)
     reference = make_credit_data(N_REFERENCE, SEED)
     evaluation = make_credit_data(N_EVALUATION, SEED + 100)
@@ -321,6 +332,8 @@ def build_project(root: Path, sabotage: str | None = None, *, suites: dict[str, 
             policy[key].update(value)
         else:
             policy[key] = value
+    if only:
+        policy["suites"] = {k: v for k, v in policy["suites"].items() if k in only}
     path = root / f"certify{tag}.toml"
     path.write_text(render_policy(policy))
     return path, project

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from certify.demo import SABOTAGES
+from certify.demo import DEMO_SUITES, SABOTAGES
 
 
 def demo(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -32,7 +32,7 @@ def test_demo_certifies_and_stays_in_its_folder(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]
     report = _report(tmp_path)
     assert report["verdict"]["decision"] == "CERTIFIED"
-    assert set(report["suites"]) >= {"quality"}
+    assert set(report["suites"]) == set(DEMO_SUITES)  # the demo runs every suite
     _assert_no_raw_sensitive_values(tmp_path / "demo")
     # The demo's audit page: every suite has its section and its pictures, within the budget.
     html_path = tmp_path / "demo" / "certify-out" / "latest" / "report.html"
@@ -82,9 +82,17 @@ def _assert_no_raw_sensitive_values(root: Path) -> None:
 
 @pytest.mark.slow
 def test_sabotage_worse_is_rejected_for_the_right_reason(tmp_path: Path) -> None:
-    done = demo(tmp_path, "--sabotage", "worse")
+    # Only the suite that must catch it (the full demo with every suite runs in the test above).
+    done = demo(tmp_path, "--sabotage", "worse", "--only", "quality")
     assert done.returncode == 1, done.stdout[-4000:] + done.stderr[-4000:]
     report = _report(tmp_path)
     assert report["verdict"]["decision"] == "REJECTED"
     expected = SABOTAGES["worse"].expect_reason
     assert any(r.startswith(expected + " failed") for r in report["verdict"]["reasons"])
+
+
+def test_only_names_a_suite_the_demo_has(tmp_path: Path) -> None:
+    done = demo(tmp_path, "--only", "quality", "fairness")
+    assert done.returncode == 2
+    assert "--only: the demo has no suite 'fairness'" in done.stderr
+    assert not (tmp_path / "demo").exists()  # nothing built

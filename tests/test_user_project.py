@@ -154,11 +154,9 @@ def test_narrowed_run_is_incomplete_and_never_signed(good_project: Path) -> None
     assert any("quality::accuracy did not run" in r for r in report["verdict"]["reasons"])
     latest = good_project / "certify-out" / "latest"
     assert (latest / "statement.json").is_file() and not (latest / "certificate.intoto.json").exists()
+    # The key was loaded (the note is printed only when a signer is configured); signing a
+    # whole run with a key from the environment is tested in test_gate.py.
     assert "certificate: not signed" in done.stdout
-    # The same key signs the whole run.
-    done = _pytest(good_project, "--certify", CERTIFY_SIGNING_KEY=pem)
-    assert done.returncode == 0, done.stdout[-3000:]
-    assert (good_project / "certify-out" / "latest" / "certificate.intoto.json").is_file()
 
 
 def test_bad_policy_is_a_usage_error(good_project: Path, tmp_path: Path) -> None:

@@ -23,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="break the candidate on purpose: "
                              + "; ".join(f"{k}: {v.description}" for k, v in sorted(SABOTAGES.items())))
     parser.add_argument("--seed", type=int, default=None, help="override the policy's seed")
+    parser.add_argument("--only", nargs="+", metavar="SUITE", default=None,
+                        help="certify with only these suites (a quick look; the demo runs all "
+                             "six by default)")
 
 
 def main(args: argparse.Namespace) -> ExitCode:
@@ -33,7 +36,7 @@ def main(args: argparse.Namespace) -> ExitCode:
 
     console = Console(stderr=True, soft_wrap=True)  # paths and commands stay copy-pasteable
     with console.status("building the demo project (data, baseline, candidate)…"):
-        policy, project = build_project(args.dir.resolve(), args.sabotage)
+        policy, project = build_project(args.dir.resolve(), args.sabotage, only=args.only)
     console.print(f"demo project: {args.dir}  policy: {policy.name}")
     result = run(policy, seed=args.seed)
     decision = result.verdict.decision.value
