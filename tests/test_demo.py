@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from certify.demo import DEMO_SUITES, SABOTAGES
+from tests.golden import GOLDEN, differences, summarize
 
 
 def demo(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -33,6 +34,9 @@ def test_demo_certifies_and_stays_in_its_folder(tmp_path: Path) -> None:
     report = _report(tmp_path)
     assert report["verdict"]["decision"] == "CERTIFIED"
     assert set(report["suites"]) == set(DEMO_SUITES)  # the demo runs every suite
+    # Same verdict, checks, statuses and metrics as the golden run recorded before the
+    # restructuring (timing noise left out: see tests/golden.py).
+    assert not differences(json.loads(GOLDEN.read_text()), summarize(report))
     _assert_no_raw_sensitive_values(tmp_path / "demo")
     # The demo's audit page: every suite has its section and its pictures, within the budget.
     html_path = tmp_path / "demo" / "certify-out" / "latest" / "report.html"
