@@ -103,12 +103,12 @@ def main() -> int:
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = parser.parse_args()
 
-    from certify.suites.drift import FrameSource, ParquetSource, detect
     from scipy.stats import chi2_contingency, ks_2samp
 
     from certify.data import infer_schema
-    from certify.driftbaseline import DetectorParams, FitOptions, fit_baseline
     from certify.evidence import Threshold
+    from certify.suites.drift import FrameSource, ParquetSource, detect
+    from certify.suites.drift.baseline import DetectorParams, FitOptions, fit_baseline
 
     t0 = time.perf_counter()
     ref = make_data(args.rows, args.numeric, args.categorical, 1, shift=False)

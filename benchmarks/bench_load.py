@@ -128,12 +128,11 @@ class _UrlModel:
 
 
 def _context(tmp: Path, url: str, settings: dict[str, Any]) -> Any:
-    from certify.suites.load.suite import LoadSettings
-
     from certify.data import load_dataset
     from certify.demo import SEED, make_credit_data
     from certify.policy import policy_from_mapping
     from certify.suite import SuiteContext
+    from certify.suites.load.suite import LoadSettings
 
     data_dir = tmp / "data"
     data_dir.mkdir(exist_ok=True)
@@ -246,11 +245,11 @@ def _median(rows: list[dict[str, Any]], key: str) -> float:
 
 def model_bound(tmp: Path, args: argparse.Namespace, server_cpus: list[int],
                 gen_cpus: list[int]) -> None:
-    from certify.suites.load.server import ModelServer
     from threadpoolctl import threadpool_limits
 
     from certify.demo import FEATURES, SEED, TARGET, candidate_model, make_credit_data
     from certify.models.sklearn import SklearnModel
+    from certify.suites.load.server import ModelServer
 
     print("1. model-bound endpoint: demo GBM behind the suite's server (1 uvicorn worker) "
           f"on core(s) {server_cpus}; generators on {gen_cpus}; {args.users} connections")

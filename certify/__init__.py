@@ -9,18 +9,14 @@ Public API::
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("pytest-certify")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+unknown"
+from certify.version import __version__
 
 __all__ = ["__version__", "run"]
 
 
 def __getattr__(name: str) -> object:
-    # Lazy, so that importing the pytest plugin (a submodule) stays cheap.
+    # Lazy, so that importing the pytest plugin (a submodule) stays cheap. The package root is
+    # the public face (app layer): core modules never import it (they use certify.version).
     if name == "run":
         from certify.api import run
 

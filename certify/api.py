@@ -9,39 +9,32 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from certify.errors import CertifyError, ConfigError
 from certify.policy import load_policy
+from certify.session import CertifySession, RunResult
 
 
 class _Capture:
-    """A pytest plugin object that keeps the run's result."""
+    """A pytest plugin object: implements pytest-certify's own hooks to learn the result."""
 
     def __init__(self, command: list[str]) -> None:
         self.command = command
-        self.result: Any = None
+        self.result: RunResult | None = None
         self.error: str | None = None
 
-    @pytest.hookimpl(trylast=True)
-    def pytest_configure(self, config: Any) -> None:
-        from certify.plugins.pytest_certify import session_key
+    def pytest_certify_session_start(self, session: CertifySession) -> None:
+        # The command that reproduces this run is ours, not pytest's inner one.
+        session.command = self.command
 
-        if session_key in config.stash:
-            # The command that reproduces this run is ours, not pytest's inner one.
-            config.stash[session_key].command = self.command
-
-    def pytest_unconfigure(self, config: Any) -> None:
-        from certify.plugins.pytest_certify import error_key, result_key
-
-        self.result = config.stash.get(result_key, None)
-        self.error = config.stash.get(error_key, None)
+    def pytest_certify_finished(self, result: RunResult | None, error: str | None) -> None:
+        self.result, self.error = result, error
 
 
 def run(policy_path: str | Path = "certify.toml", out_dir: str | Path | None = None, *,
-        seed: int | None = None, pytest_args: Sequence[str] = (), quiet: bool = False) -> Any:
+        seed: int | None = None, pytest_args: Sequence[str] = (), quiet: bool = False) -> RunResult:
     """Certify the candidate named by ``policy_path``; returns a ``RunResult``.
 
     Raises :class:`certify.errors.ConfigError` (and friends) for bad input, with the

@@ -1,4 +1,5 @@
-"""Ray for the suites that scale out (load, adversarial, drift).
+"""Ray for the suites that scale out (load, adversarial, drift): start-up, availability and
+shipping models to workers, in one place.
 
 Local by default: a private Ray instance on loopback with no dashboard, so that all
 its traffic stays on 127.0.0.1 (DESIGN.md). ``RAY_ADDRESS`` (or the policy's
@@ -8,7 +9,14 @@ its traffic stays on 127.0.0.1 (DESIGN.md). ``RAY_ADDRESS`` (or the policy's
 from __future__ import annotations
 
 import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from certify.errors import ModelError
+from certify.models import Model, load_model
+from certify.policy import ModelSpec
 
 
 def ensure_ray(address: str | None = None, *, num_cpus: int | None = None) -> Any:
@@ -33,3 +41,60 @@ def ensure_ray(address: str | None = None, *, num_cpus: int | None = None) -> An
             address="local",
         )
     return ray
+
+
+def ray_available() -> bool:
+    """For ``executor = "auto"``: a cluster named by ``RAY_ADDRESS``, or a Ray already running in
+    this process with a CPU free (another suite's actors may hold them all)."""
+    if os.environ.get("RAY_ADDRESS"):
+        return True
+    ray = sys.modules.get("ray")
+    try:
+        return bool(ray is not None and ray.is_initialized()
+                    and ray.available_resources().get("CPU", 0) >= 1)
+    except Exception:  # noqa: BLE001 - no usable Ray: run in process
+        return False
+
+
+@dataclass(frozen=True)
+class ModelReload:
+    """How a Ray worker loads a model that does not pickle (an HTTP client, a torch program):
+    from its policy entry, checked against the digest the run certified."""
+
+    spec: ModelSpec
+    base_dir: Path
+    role: str
+    digest: str
+
+    def load(self) -> Model:
+        """The model, loaded once per worker process (and checked against the digest)."""
+        key = (self.role, self.digest)
+        if key not in _RELOADED:
+            model = load_model(self.spec, self.base_dir, self.role)
+            if model.digest != self.digest:
+                raise ModelError(f"{self.role}: the model loaded in a Ray worker has digest "
+                                 f"{model.digest}, not the certified {self.digest}")
+            _RELOADED[key] = model
+        return _RELOADED[key]
+
+
+_RELOADED: dict[tuple[str, str], Model] = {}
+
+
+def ship_model(model: Model, spec: ModelSpec | None, base_dir: Path, role: str) -> Model | ModelReload:
+    """What to send to Ray workers: the model itself when it pickles (scikit-learn), else a
+    :class:`ModelReload` from its policy entry."""
+    from ray import cloudpickle  # the serialiser Ray itself will use for the model
+
+    try:
+        cloudpickle.dumps(model)
+        return model
+    except Exception:  # noqa: BLE001 - e.g. an HTTP client: reload from the policy in the worker
+        if spec is None:
+            raise
+        return ModelReload(spec, base_dir, role, model.digest)
+
+
+def received_model(shipped: Model | ModelReload) -> Model:
+    """In a Ray worker: the model that :func:`ship_model` sent."""
+    return shipped.load() if isinstance(shipped, ModelReload) else shipped

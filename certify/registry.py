@@ -2,8 +2,9 @@
 
 * ``certify.suites``: ``name = "package.module:SuiteClass"`` (a :class:`certify.suite.Suite`).
 * ``certify.reporters``: ``name = "package.module:write"``, a callable
-  ``write(session, report, run_dir) -> {output_name: path}`` called after report.json
-  is written (signing and the HTML report are built-in reporters).
+  ``write(record: certify.report.RunRecord) -> {output_name: path}`` called after report.json,
+  the statement and the certificate are written (summary.md, the HTML page and the CI job
+  summary are built-in reporters).
 * ``certify.adapters``: ``format = "package.module:load"``, a callable
   ``load(spec: ModelSpec, base_dir: Path, role: str) -> Model``.
 
@@ -19,6 +20,7 @@ from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from certify.report import Reporter
     from certify.suite import Suite
 
 BUILTIN_SUITES: dict[str, str] = {
@@ -39,7 +41,7 @@ BUILTIN_ADAPTERS: dict[str, str] = {
 
 
 BUILTIN_REPORTERS: dict[str, str] = {
-    "certificate": "certify.attest.reporter:write_attestation",
+    "summary": "certify.reports.summary:write_summary",
     "html": "certify.reports.html:write_html",
     "github-summary": "certify.reports.github:write_step_summary",
 }
@@ -69,9 +71,9 @@ def adapter_loaders() -> dict[str, Callable[..., Any]]:
 
 
 @functools.cache
-def reporters() -> dict[str, Callable[..., dict[str, Any]]]:
-    """Report writers in order: built-ins (certificate before HTML), then entry points."""
-    found: dict[str, Callable[..., Any]] = {name: _load(t) for name, t in BUILTIN_REPORTERS.items()}
+def reporters() -> dict[str, Reporter]:
+    """Report writers in order: built-ins (summary, HTML, CI summary), then entry points."""
+    found: dict[str, Reporter] = {name: _load(t) for name, t in BUILTIN_REPORTERS.items()}
     for ep in sorted(entry_points(group="certify.reporters"), key=lambda e: e.name):
         found.setdefault(ep.name, ep.load())
     return found

@@ -6,27 +6,29 @@ pytest; tests drive it directly with :meth:`CertifySession.run_all`.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import hashlib
 import os
 import shlex
 import sys
 import time
 import traceback
+import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from certify import __version__
 from certify.data import Dataset, load_dataset
 from certify.environment import fingerprint, provenance
 from certify.errors import CertifyError, ConfigError
-from certify.evidence import Evidence, Outcome, Status
+from certify.evidence import Comparison, Evidence, Outcome, Status, matches, worst
+from certify.jsonsafe import one_line
 from certify.models import Model, load_model
 from certify.outputs import (
     DRIFT_BASELINE,
     REPORT_JSON,
-    SUMMARY_MD,
     RunDir,
     atomic_write,
     directory_digest,
@@ -34,8 +36,13 @@ from certify.outputs import (
 )
 from certify.policy import Policy
 from certify.registry import reporters
+from certify.report import DataInfo, ModelInfo, Report, RunRecord, SuiteSummary, WaiverInfo
 from certify.suite import CheckSpec, Suite, SuiteContext
 from certify.verdict import Planned, Verdict, decide
+from certify.version import __version__
+
+if TYPE_CHECKING:
+    from certify.attest.signer import Signer
 
 
 @dataclass
@@ -62,11 +69,20 @@ class RunResult:
     outputs: dict[str, Path] = field(default_factory=dict)
 
 
-def _one_line(exc: BaseException) -> str:
-    if isinstance(exc, CertifyError):
-        return exc.diagnostics()
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+@dataclass(frozen=True)
+class UserCheckOutcome:
+    """How one of the project's own ``@pytest.mark.certify`` tests ended, as the driver saw it."""
+
+    id: str
+    suite: str
+    required: bool
+    #: "passed", "failed" (an assertion), "skipped", or "errored" (any other exception).
+    outcome: str
+    message: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)
+    comparisons: list[Comparison] = field(default_factory=list)
+    duration_s: float = 0.0
+    description: str = ""
 
 
 class CertifySession:
@@ -85,7 +101,7 @@ class CertifySession:
         self.user_planned: list[Planned] = []
         self.suites: dict[str, _SuiteState] = {}
         self.run_dir: RunDir | None = None
-        self.signer: Any = None
+        self.signer: Signer | None = None
         self.candidate: Model
         self.baseline: Model | None = None
         self.data: Dataset
@@ -144,7 +160,7 @@ class CertifySession:
             except CertifyError:
                 raise
             except Exception as exc:  # noqa: BLE001 - a broken suite errors, it does not crash
-                state.error = f"planning failed: {_one_line(exc)}"
+                state.error = f"planning failed: {one_line(exc)}"
                 state.checks = [suite.check("plan", lambda _r: Outcome(status=Status.ERRORED,
                                                                       reason="planning failed"))]
             self.suites[name] = state
@@ -178,7 +194,7 @@ class CertifySession:
         except Exception as exc:  # noqa: BLE001 - a model that cannot score the data is bad input
             raise ConfigError(
                 f"{role}: model {model.name} cannot score the first rows of "
-                f"{self.policy.data.evaluation}: {_one_line(exc)}") from None
+                f"{self.policy.data.evaluation}: {one_line(exc)}") from None
 
     def not_run(self) -> list[str]:
         """Planned checks with no evidence: the run was narrowed (``-k``, ``-x``, ``-m``)."""
@@ -204,7 +220,7 @@ class CertifySession:
         try:
             state.result = state.suite.run(state.ctx)
         except Exception as exc:  # noqa: BLE001 - every suite failure becomes errored evidence
-            state.error = _one_line(exc)
+            state.error = one_line(exc)
             if os.environ.get("CERTIFY_DEBUG"):
                 traceback.print_exc()
         state.duration_s = time.perf_counter() - start
@@ -220,7 +236,7 @@ class CertifySession:
             try:
                 outcome = spec.fn(state.result)
             except Exception as exc:  # noqa: BLE001
-                outcome = Outcome(status=Status.ERRORED, reason=f"check raised {_one_line(exc)}")
+                outcome = Outcome(status=Status.ERRORED, reason=f"check raised {one_line(exc)}")
         evidence = Evidence(
             id=spec.id, suite=spec.suite, status=outcome.status, reason=outcome.reason,
             required=spec.required, metrics=outcome.metrics, comparisons=outcome.comparisons,
@@ -233,6 +249,27 @@ class CertifySession:
     def record(self, evidence: Evidence) -> None:
         self.evidence[evidence.id] = evidence
 
+    def record_user_check(self, check: UserCheckOutcome) -> Evidence:
+        """Evidence for one of the project's own certification checks.
+
+        An assertion is ``failed``, a skip ``skipped``, any other exception ``errored``; a passing
+        test whose recorded comparisons crossed a warn level is ``warned``.
+        """
+        status = Status(check.outcome)
+        reason = check.message or status.value
+        if status is Status.PASSED and check.comparisons:
+            status = worst([c.status for c in check.comparisons])
+            if status is Status.WARNED:
+                reason = "; ".join(f"{c.metric}={c.value:.4g} past warn level {c.warn}"
+                                   for c in check.comparisons if c.status is Status.WARNED)
+        evidence = Evidence(
+            id=check.id, suite=check.suite, status=status, reason=reason, required=check.required,
+            metrics=dict(check.metrics), comparisons=list(check.comparisons), seed=self.seed,
+            duration_s=round(check.duration_s, 6), description=check.description,
+        )
+        self.record(evidence)
+        return evidence
+
     def run_all(self) -> None:
         for spec in self.planned:
             self.run_check(spec)
@@ -242,9 +279,7 @@ class CertifySession:
         return decide(self.policy, list(self.evidence.values()), planned=self.planned_ids(),
                       today=today)
 
-    def build_report(self, today: dt.date | None = None) -> Any:
-        from certify.reports.report import DataInfo, ModelInfo, Report, SuiteSummary, WaiverInfo
-
+    def build_report(self, today: dt.date | None = None) -> Report:
         assert self.run_dir is not None
         verdict, records = self.decide(today)
         today = today or dt.datetime.now(dt.UTC).date()
@@ -261,7 +296,7 @@ class CertifySession:
                 try:
                     pictures = state.suite.report_data(state.ctx, state.result)
                 except Exception as exc:  # noqa: BLE001 - pictures are optional, evidence is not
-                    pictures = {"error": _one_line(exc)}
+                    pictures = {"error": one_line(exc)}
             suites[name] = SuiteSummary(
                 name=name, required=state.required, description=state.suite.description,
                 counts={s.value: sum(1 for r in mine if r.status is s) for s in Status},
@@ -274,8 +309,6 @@ class CertifySession:
             if record.suite not in self.suites:
                 summary = suites[record.suite]
                 summary.counts[record.status.value] = summary.counts.get(record.status.value, 0) + 1
-        from certify.evidence import matches
-
         waivers = [
             WaiverInfo(check=w.check, reason=w.reason, approver=w.approver,
                        expires=w.expires.isoformat(), expired=w.expires < today,
@@ -322,20 +355,34 @@ class CertifySession:
         return report
 
     def finish(self, today: dt.date | None = None) -> RunResult:
-        """Decide, write every output into the run folder, publish it."""
+        """Decide, write every output into the run folder, publish it.
+
+        report.json first, then the statement and certificate (:func:`certify.attest.issue.issue`),
+        then every reporter with the read-only :class:`RunRecord` (summary.md, the HTML page, CI
+        summaries, third-party reporters). Anything that fails throws the unpublished folder away.
+        """
+        from certify.attest.issue import issue
+
         assert self.run_dir is not None, "setup() was not called"
         report = self.build_report(today)
         run_path = self.run_dir.path
         outputs: dict[str, Path] = {}
         try:
-            atomic_write(run_path / REPORT_JSON, report.to_json())
-            from certify.reports.summary import markdown_summary
-
-            atomic_write(run_path / SUMMARY_MD, markdown_summary(report))
-            # Reporters (signing, HTML, third-party) see report.json on disk.
+            payload = report.to_json().encode()
+            atomic_write(run_path / REPORT_JSON, payload)
+            report_digest = "sha256:" + hashlib.sha256(payload).hexdigest()
+            written, signature = issue(
+                report, report_digest=report_digest,
+                run_dir=run_path, required_suites=self.policy.required(),
+                valid_for=dt.timedelta(days=self.policy.signing.valid_for_days),
+                signer=self.signer, narrowed=self.not_run())
+            outputs.update(written)
+            record = RunRecord(report=report, report_digest=report_digest, run_dir=run_path, signature=signature,
+                               outputs=types.MappingProxyType(dict(outputs)))
             for name, reporter in reporters().items():
-                written = reporter(self, report, run_path)
+                written = dict(reporter(record))
                 outputs.update({f"{name}:{k}" if k in outputs else k: v for k, v in written.items()})
+                record = dataclasses.replace(record, outputs=types.MappingProxyType(dict(outputs)))
         except BaseException:
             self.run_dir.discard()
             raise

@@ -1,17 +1,21 @@
 """The suite contract: how a built-in or third-party suite plugs into a certification.
 
-A suite declares
+A suite is generic over its settings ``S`` (a :class:`SuiteSettings` subclass, its policy
+section ``[suites.<name>]``) and its result ``R`` (what its expensive work returns). It declares
 
-* ``name``: its policy section (``[suites.<name>]``) and check-id prefix;
-* ``settings_model``: a :class:`SuiteSettings` subclass, registered so that the
-  policy's unknown-key errors and JSON Schema cover it;
-* ``checks(ctx)``: the checks it will produce (cheap; used for planning, for pytest
-  collection and for "missing check" detection);
-* ``run(ctx)``: the expensive work, done once per certification (a Locust run, a
-  deepchecks suite, an attack); its result is handed to every check function.
+* ``name``: its policy section and check-id prefix;
+* ``settings_model``: the settings class, registered so that the policy's unknown-key errors
+  and JSON Schema cover it;
+* ``checks(ctx)``: the checks it will produce (cheap; used for planning, for pytest collection
+  and for "missing check" detection), each a small function ``R -> Outcome``;
+* ``run(ctx)``: the expensive work, done once per certification (a Locust run, a deepchecks
+  suite, an attack); its result is handed to every check function;
+* ``report_data(ctx, result)``: JSON-able data for report.json (what its pictures are drawn from);
+* ``panels(record)``: its pictures on the audit page (:mod:`certify.view`), built from that
+  recorded data, so that ``certify report`` can draw them again from report.json alone.
 
-Suites import their heavy libraries inside ``run``, never at module import time, so
-that ``pytest`` without ``--certify`` costs nothing.
+Suites import their heavy libraries inside ``run``, never at module import time, so that
+``pytest`` without ``--certify`` costs nothing.
 """
 
 from __future__ import annotations
@@ -19,20 +23,21 @@ from __future__ import annotations
 import abc
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from certify.evidence import Artifact, Outcome, check_id
+from certify.evidence import Artifact, Evidence, Outcome, check_id
 
 if TYPE_CHECKING:
     from certify.data import Dataset
     from certify.models import Model
     from certify.policy import Policy
+    from certify.view import Panel
 
 
 class SuiteSettings(BaseModel):
@@ -43,13 +48,17 @@ class SuiteSettings(BaseModel):
     enabled: bool = Field(default=True, description="Run this suite.")
 
 
+S = TypeVar("S", bound=SuiteSettings)
+R = TypeVar("R")
+
+
 @dataclass(frozen=True)
-class CheckSpec:
+class CheckSpec(Generic[R]):
     """One planned check: a small function of the suite's result."""
 
     suite: str
     name: str
-    fn: Callable[[Any], Outcome]
+    fn: Callable[[R], Outcome]
     param: str | None = None
     description: str = ""
     required: bool = True
@@ -64,12 +73,12 @@ def _mask_value(value: Any) -> str:
 
 
 @dataclass
-class SuiteContext:
+class SuiteContext(Generic[S]):
     """Everything a suite may use. Built once per suite per certification."""
 
     name: str
     policy: Policy
-    settings: Any
+    settings: S
     candidate: Model
     baseline: Model | None
     data: Dataset
@@ -114,7 +123,22 @@ class SuiteContext:
         return Artifact.from_file(self.run_dir, path, description)
 
 
-class Suite(abc.ABC):
+@dataclass(frozen=True)
+class SuiteRecord(Generic[S]):
+    """A suite's part of a finished report: what its panels are drawn from.
+
+    ``settings`` are the suite's settings as the report's policy recorded them, ``data`` is what
+    its ``report_data`` returned (JSON, as stored in report.json: read it defensively, an old or
+    edited report may lack keys), ``evidence`` its checks' records.
+    """
+
+    name: str
+    settings: S
+    data: Mapping[str, Any]
+    evidence: Sequence[Evidence]
+
+
+class Suite(abc.ABC, Generic[S, R]):
     """Base class of certification suites (built-in and entry-point group ``certify.suites``)."""
 
     name: ClassVar[str]
@@ -122,17 +146,33 @@ class Suite(abc.ABC):
     description: ClassVar[str] = ""
 
     @abc.abstractmethod
-    def checks(self, ctx: SuiteContext) -> list[CheckSpec]:
+    def checks(self, ctx: SuiteContext[S]) -> list[CheckSpec[R]]:
         """The checks this suite will produce for this context (cheap, no heavy work)."""
 
     @abc.abstractmethod
-    def run(self, ctx: SuiteContext) -> Any:
+    def run(self, ctx: SuiteContext[S]) -> R:
         """Do the expensive work once; the result is passed to every check function."""
 
-    def report_data(self, ctx: SuiteContext, result: Any) -> dict[str, Any]:
+    def report_data(self, ctx: SuiteContext[S], result: R) -> dict[str, Any]:
         """JSON-able data for the report's pictures (charts, tables). Optional."""
         return {}
 
-    def check(self, name: str, fn: Callable[[Any], Outcome], *, param: str | None = None,
-              description: str = "", required: bool = True) -> CheckSpec:
+    def panels(self, record: SuiteRecord[S]) -> list[Panel]:
+        """This suite's pictures on the audit page, from its recorded data. Optional: a suite
+        without panels is shown with its evidence and its data as recorded."""
+        return []
+
+    @classmethod
+    def recorded_settings(cls, policy: Mapping[str, Any]) -> SuiteSettings:
+        """The suite's settings as a report's canonical policy recorded them (defaults when the
+        section is missing or no longer valid)."""
+        suites = policy.get("suites") if isinstance(policy, Mapping) else None
+        section = suites.get(cls.name) if isinstance(suites, Mapping) else None
+        try:
+            return cls.settings_model.model_validate(section or {})
+        except ValidationError:
+            return cls.settings_model()
+
+    def check(self, name: str, fn: Callable[[R], Outcome], *, param: str | None = None,
+              description: str = "", required: bool = True) -> CheckSpec[R]:
         return CheckSpec(self.name, name, fn, param=param, description=description, required=required)

@@ -33,6 +33,12 @@ class CheckFailed(Exception):
     """A certification check failed or errored; the message is the evidence's reason."""
 
 
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from certify.plugins import hooks
+
+    pluginmanager.add_hookspecs(hooks)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("certify", "model certification (pytest-certify)")
     group.addoption(CERTIFY, action="store_true", default=False, dest="certify",
@@ -77,9 +83,12 @@ def pytest_configure(config: pytest.Config) -> None:
         )
         session.setup()
     except CertifyError as exc:
-        config.stash[error_key] = exc.diagnostics()  # for certify.run(): the same one line
+        config.stash[error_key] = exc.diagnostics()
+        # certify.run() learns the same one line pytest prints.
+        config.hook.pytest_certify_finished(result=None, error=exc.diagnostics())
         raise pytest.UsageError(exc.diagnostics()) from None
     config.stash[session_key] = session
+    config.hook.pytest_certify_session_start(session=session)
 
 
 def _progress(config: pytest.Config) -> Any:
@@ -252,41 +261,34 @@ def policy(request: pytest.FixtureRequest) -> Any:
 
 
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> None:
-    """Turn the outcome of a project's @pytest.mark.certify test into evidence."""
+    """Hand the outcome of a project's @pytest.mark.certify test to the session as evidence."""
     if session_key not in item.config.stash or isinstance(item, CertifyItem):
         return
     marker = item.get_closest_marker(MARKER)
     if marker is None:
         return
-    from certify.evidence import Evidence, Status, worst
+    if not (call.when == "call" or (call.excinfo is not None and call.when == "setup")):
+        return
+    from certify.session import UserCheckOutcome
 
-    cs = item.config.stash[session_key]
     cid, suite, required = _user_check(item, marker)
     recorder = item.stash.get(recorder_key, None)
-    if call.when == "call" or (call.excinfo is not None and call.when == "setup"):
-        exc = call.excinfo
-        if exc is None:
-            status, reason = Status.PASSED, "passed"
-        elif exc.errisinstance(pytest.skip.Exception):
-            status, reason = Status.SKIPPED, str(getattr(exc.value, "msg", exc.value))
-        elif exc.errisinstance(AssertionError) and call.when == "call":
-            status, reason = Status.FAILED, (str(exc.value).splitlines() or ["assertion failed"])[0]
-        else:
-            status = Status.ERRORED
-            reason = f"{call.when} raised {exc.typename}: {(str(exc.value).splitlines() or [''])[0]}"
-        comparisons = recorder.comparisons if recorder else []
-        if status is Status.PASSED and comparisons:
-            status = worst([c.status for c in comparisons])
-            if status is Status.WARNED:
-                reason = "; ".join(f"{c.metric}={c.value:.4g} past warn level {c.warn}"
-                                   for c in comparisons if c.status is Status.WARNED)
-        doc = (getattr(getattr(item, "obj", None), "__doc__", None) or "").strip()
-        cs.record(Evidence(
-            id=cid, suite=suite, status=status, reason=reason or status.value, required=required,
-            metrics=dict(recorder.metrics) if recorder else {}, comparisons=comparisons,
-            seed=cs.seed, duration_s=round(call.duration, 6),
-            description=doc.splitlines()[0] if doc else "",
-        ))
+    exc = call.excinfo
+    if exc is None:
+        outcome, message = "passed", ""
+    elif exc.errisinstance(pytest.skip.Exception):
+        outcome, message = "skipped", str(getattr(exc.value, "msg", exc.value))
+    elif exc.errisinstance(AssertionError) and call.when == "call":
+        outcome, message = "failed", (str(exc.value).splitlines() or ["assertion failed"])[0]
+    else:
+        outcome = "errored"
+        message = f"{call.when} raised {exc.typename}: {(str(exc.value).splitlines() or [''])[0]}"
+    doc = (getattr(getattr(item, "obj", None), "__doc__", None) or "").strip()
+    item.config.stash[session_key].record_user_check(UserCheckOutcome(
+        id=cid, suite=suite, required=required, outcome=outcome, message=message,
+        metrics=dict(recorder.metrics) if recorder else {},
+        comparisons=list(recorder.comparisons) if recorder else [],
+        duration_s=call.duration, description=doc.splitlines()[0] if doc else ""))
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -299,6 +301,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                       pytest.ExitCode.INTERNAL_ERROR) or config.getoption("collectonly"):
         cs.abort()
         config.stash[result_key] = None
+        config.hook.pytest_certify_finished(result=None, error=config.stash.get(error_key, None))
         return
     from certify.errors import CertifyError
 
@@ -309,8 +312,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         config.stash[error_key] = exc.diagnostics()
         config.stash[result_key] = None
         session.exitstatus = pytest.ExitCode.USAGE_ERROR
+        config.hook.pytest_certify_finished(result=None, error=exc.diagnostics())
         return
     config.stash[result_key] = result
+    config.hook.pytest_certify_finished(result=result, error=None)
     _junit_properties(config, result)
     if not result.verdict.certified and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

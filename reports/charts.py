@@ -15,9 +15,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from markupsafe import Markup, escape
+
+from certify.jsonsafe import finite
+from certify.view import (
+    BarChart,
+    BarGroup,
+    Chart,
+    Interval,
+    IntervalChart,
+    RefLine,
+    Series,
+    fmt,
+)
 
 #: Series styles: (colour, marker, dash). Colour-blind-safe blue/orange/grey/purple.
 SERIES_STYLE: tuple[tuple[str, str, str], ...] = (
@@ -38,28 +49,6 @@ def _f(x: float) -> str:
     """A coordinate with one decimal, without a trailing ``.0``."""
     text = f"{x:.1f}"
     return text[:-2] if text.endswith(".0") else text
-
-
-def finite(value: object) -> float | None:
-    """``value`` as a finite float, else None (bools, text, NaN and None are not numbers)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    v = float(value)
-    return v if math.isfinite(v) else None
-
-
-def fmt(value: object, digits: int = 4) -> str:
-    """A compact human number (``0.8826``, ``1.2e-05``, ``12345``); text for the rest."""
-    v = finite(value)
-    if v is None:
-        return "n/a" if value is None or isinstance(value, float) else str(value)
-    if v == 0:
-        return "0"
-    if float(v).is_integer() and abs(v) < 1e15:
-        return str(int(v))
-    if abs(v) >= 1e5 or abs(v) < 1e-3:
-        return f"{v:.{max(digits - 2, 1)}e}"
-    return f"{v:.{digits}g}"
 
 
 def _clip(text: str, limit: int) -> str:
@@ -206,23 +195,6 @@ def _vrefs(refs: Sequence[RefLine], scale: _Scale, y0: float, y1: float) -> list
 # Interval (forest) plot: point estimates with confidence intervals.
 # --------------------------------------------------------------------------------------
 
-@dataclass
-class Interval:
-    label: str
-    value: float | None
-    lo: float | None = None
-    hi: float | None = None
-    series: int = 0
-    flag: str = ""
-
-
-@dataclass
-class RefLine:
-    value: float
-    label: str
-    alert: bool = False
-
-
 def interval_chart(rows: Sequence[Interval], *, uid: str, title: str, series: Sequence[str] = (),
                    refs: Sequence[RefLine] = (), axis_label: str = "", width: float = WIDTH
                    ) -> Markup | None:
@@ -277,14 +249,6 @@ def interval_chart(rows: Sequence[Interval], *, uid: str, title: str, series: Se
 # --------------------------------------------------------------------------------------
 # Horizontal grouped bars.
 # --------------------------------------------------------------------------------------
-
-@dataclass
-class BarGroup:
-    label: str
-    values: list[float | None]
-    flag: str = ""
-    limit: float | None = None
-
 
 def bar_chart(groups: Sequence[BarGroup], *, uid: str, title: str, series: Sequence[str] = (),
               refs: Sequence[RefLine] = (), axis_label: str = "", limit_label: str = "limit",
@@ -354,13 +318,6 @@ def bar_chart(groups: Sequence[BarGroup], *, uid: str, title: str, series: Seque
 # Line chart over a numeric x axis.
 # --------------------------------------------------------------------------------------
 
-@dataclass
-class Series:
-    name: str
-    x: list[float | None]
-    y: list[float | None]
-
-
 def line_chart(series: Sequence[Series], *, uid: str, title: str, x_label: str = "",
                y_label: str = "", vlines: Sequence[RefLine] = (), hlines: Sequence[RefLine] = (),
                y_zero: bool = False, max_points: int = 400) -> Markup | None:
@@ -425,3 +382,18 @@ def line_chart(series: Sequence[Series], *, uid: str, title: str, x_label: str =
     desc = "; ".join(f"{name}: " + ", ".join(f"({fmt(x)}, {fmt(y)})" for x, y in pts[:12])
                      + (" …" if len(pts) > 12 else "") for name, pts in clean)
     return _svg(uid, WIDTH, height, title, _clip(desc, 2000), body)
+
+
+def draw(spec: Chart, uid: str) -> Markup | None:
+    """Draw a suite's chart spec (:mod:`certify.view`) as inline SVG; None when it has no data."""
+    if isinstance(spec, IntervalChart):
+        return interval_chart(spec.rows, uid=uid, title=spec.title, series=spec.series,
+                              refs=spec.refs, axis_label=spec.axis_label,
+                              width=spec.width if spec.width is not None else WIDTH)
+    if isinstance(spec, BarChart):
+        return bar_chart(spec.groups, uid=uid, title=spec.title, series=spec.series,
+                         refs=spec.refs, axis_label=spec.axis_label,
+                         limit_label=spec.limit_label, max_groups=spec.max_groups)
+    return line_chart(spec.series, uid=uid, title=spec.title, x_label=spec.x_label,
+                      y_label=spec.y_label, vlines=spec.vlines, hlines=spec.hlines,
+                      y_zero=spec.y_zero, max_points=spec.max_points)

@@ -12,12 +12,10 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
-
-from certify.reports.report import Report
-from certify.reports.summary import markdown_summary
 
 from certify.errors import CertifyError
+from certify.report import Report, RunRecord
+from certify.reports.summary import markdown_summary
 
 ENV = "GITHUB_STEP_SUMMARY"
 
@@ -39,13 +37,13 @@ def append_step_summary(report: Report, target: str | os.PathLike[str] | None = 
     return path
 
 
-def write_step_summary(session: Any, report: Report, run_dir: Path) -> dict[str, Path]:
+def write_step_summary(record: RunRecord) -> dict[str, Path]:
     """Reporter: writes nothing into the run folder (the summary file is the CI's).
 
     A summary file that cannot be written is a warning, not a lost certification.
     """
     try:
-        append_step_summary(report)
+        append_step_summary(record.report)
     except CertifyError as exc:
         print(f"certify: warning: {exc.diagnostics()}", file=sys.stderr)
     return {}

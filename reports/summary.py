@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from certify.reports.report import Report
+from pathlib import Path
+
+from certify.outputs import SUMMARY_MD, atomic_write
+from certify.report import Report, RunRecord
 
 ICON = {"CERTIFIED": "✅", "REJECTED": "❌", "INCOMPLETE": "⚠️"}
 
@@ -32,3 +35,10 @@ def markdown_summary(report: Report, *, max_reasons: int = 10) -> str:
                      f"{c.get('warned', 0)} | {c.get('failed', 0)} | {c.get('errored', 0)} | "
                      f"{c.get('skipped', 0)} |")
     return "\n".join(lines) + "\n"
+
+
+def write_summary(record: RunRecord) -> dict[str, Path]:
+    """Built-in reporter: ``summary.md`` in the run folder."""
+    path = record.run_dir / SUMMARY_MD
+    atomic_write(path, markdown_summary(record.report))
+    return {"summary": path}

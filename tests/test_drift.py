@@ -16,7 +16,11 @@ import pandas as pd
 import pytest
 
 from certify.demo import FEATURES, SEED, TARGET, baseline_model, candidate_model, make_credit_data
-from certify.driftbaseline import (
+from certify.evidence import Status, Threshold
+from certify.outputs import DRIFT_BASELINE, directory_digest
+from certify.policy import load_policy
+from certify.session import CertifySession
+from certify.suites.drift.baseline import (
     MANIFEST,
     DetectorParams,
     DriftBaselineError,
@@ -24,10 +28,6 @@ from certify.driftbaseline import (
     fit_baseline,
     load_baseline,
 )
-from certify.evidence import Status, Threshold
-from certify.outputs import DRIFT_BASELINE, directory_digest
-from certify.policy import load_policy
-from certify.session import CertifySession
 from tests.projects import make_project
 
 N_REF, N_EVAL = 1500, 1000
@@ -396,10 +396,10 @@ def _wrap(estimator: Any, task: str, features: list[str]) -> Any:
 
 
 def test_regression_and_multiclass_models_get_prediction_detectors(tmp_path: Path) -> None:
-    from certify.suites.drift import FrameSource, detect, plan_from_baseline
     from sklearn.linear_model import LinearRegression, LogisticRegression
 
     from certify.data import infer_schema
+    from certify.suites.drift import FrameSource, detect, plan_from_baseline
 
     rng = np.random.default_rng(21)
 

@@ -1,6 +1,6 @@
 """The edge_cases suite on real models: hypothesis against honest and broken candidates.
 
-Every broken candidate (certify/sabotage_models.py) must be REJECTED by its own check
+Every broken candidate (certify/demo/models.py) must be REJECTED by its own check
 with a readable counterexample; the honest demo model must be CERTIFIED whatever the
 seed. Models are real scikit-learn pipelines, served in-process (skops) or over real HTTP.
 """
@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 
 from certify.demo import FEATURES, SEED, TARGET, baseline_model, candidate_model, make_credit_data
+from certify.demo.models import MONOTONIC_DEMO, edge_case_sabotage, monotone_candidate
 from certify.errors import ConfigError
 from certify.evidence import Status
 from certify.policy import load_policy
-from certify.sabotage_models import MONOTONIC_DEMO, edge_case_sabotage, monotone_candidate
 from certify.session import CertifySession
 from certify.verdict import Decision
 from tests.http_model_server import serving
@@ -183,8 +183,9 @@ def test_monotone_model_passes_its_declared_constraints(tmp_path, ref) -> None:
 
 
 def test_same_seed_same_counterexample_and_the_database_replays_it(tmp_path, ref, fitted) -> None:
-    from certify.suites.edge_cases import database_key
     from hypothesis.database import DirectoryBasedExampleDatabase
+
+    from certify.suites.edge_cases import database_key
 
     broken = edge_case_sabotage("nan-crash", fitted, ref)
     first = certify(tmp_path / "a", broken, ref, seed=7, checks=["no_crash"])
@@ -394,7 +395,7 @@ def test_demo_sabotage_is_rejected_by_its_check(tmp_path, kind) -> None:
 
 
 # -- more broken models, each caught by its own invariant ----------------------------------------
-from certify.sabotage_models import _EdgeCaseWrapper  # noqa: E402 - test-only subclasses below
+from certify.demo.models import _EdgeCaseWrapper  # noqa: E402 - test-only subclasses below
 
 
 class NaNScoreClassifier(_EdgeCaseWrapper):

@@ -18,17 +18,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from certify.reports.report import load_report
 
 from certify.attest.gate import gate
 from certify.attest.keys import write_key_pair
 from certify.attest.signer import KeySigner, sign_envelope
 from certify.attest.statement import PREDICATE_TYPE, build_statement
-from certify.attest.verify import Keyring, Reason, verify
+from certify.attest.verify import Keyring, Reason, sha256_file, verify
 from certify.cli import main as cli_main
 from certify.errors import GateError, VerificationError
 from certify.outputs import CERTIFICATE, PUBLIC_KEY, REPORT_JSON, STATEMENT_JSON, directory_digest
 from certify.policy import load_policy
+from certify.report import load_report
 from certify.session import CertifySession, RunResult
 from tests.projects import make_project
 
@@ -261,7 +261,9 @@ def test_gate_blocks_a_certificate_missing_a_required_suite(signed: Signed, tmp_
 def test_gate_blocks_a_run_without_certificate(signed: Signed, tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     """A run with no key configured: report and unsigned statement only; the gate blocks."""
-    from certify.attest.reporter import write_attestation
+    import datetime as dt
+
+    from certify.attest.issue import issue
     from certify.policy import policy_from_mapping
 
     run = _run_copy(signed, tmp_path / "unsigned")
@@ -271,11 +273,12 @@ def test_gate_blocks_a_run_without_certificate(signed: Signed, tmp_path: Path,
     raw["signing"] = {"key": None}
     unsigned_policy = policy_from_mapping(raw, signed.policy, check_files=False)
 
-    class Session:
-        policy = unsigned_policy
-
-    written = write_attestation(Session(), load_report(run / REPORT_JSON), run)
+    written, signature = issue(
+        load_report(run / REPORT_JSON), report_digest="sha256:" + sha256_file(run / REPORT_JSON), run_dir=run,
+        required_suites=unsigned_policy.required(), valid_for=dt.timedelta(days=7), signer=None,
+        narrowed=[])
     assert set(written) == {"statement"} and not (run / CERTIFICATE).exists()
+    assert signature.state == "unsigned"
     assert json.loads((run / STATEMENT_JSON).read_text())["predicate"]["verdict"] == "CERTIFIED"
     code = cli_main(["gate", str(run), "--trust", str(signed.trust), "--artifact",
                      str(signed.artifact), "--policy", str(signed.policy)])

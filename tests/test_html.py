@@ -22,18 +22,33 @@ from typing import Any
 
 import numpy as np
 import pytest
-from certify.reports.html import SUITE_VIEWS, render_html
-from certify.reports.report import Report, load_report
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from certify.attest.status import signature_status
 from certify.cli import main as cli_main
 from certify.demo import FEATURES, SEED, TARGET, make_credit_data, preprocessor
 from certify.policy import load_policy
+from certify.report import Report, RunRecord, load_report
+from certify.reports.html import render_html
 from certify.session import CertifySession, RunResult
 from tests.projects import make_project
 
 TODAY = dt.date.today()
+
+
+#: The suites whose own panels the page draws.
+SUITES_WITH_PANELS = ["quality", "adversarial", "edge_cases", "drift", "load"]
+
+
+def render(report: Report, run_dir: Path, now: dt.datetime | None = None) -> str:
+    """The page as ``certify report`` renders it: the signature checked at render time."""
+    return render_html(report, run_dir, signature_status(run_dir, now), now=now)
+
+
+def _record(report: Report, run_dir: Path) -> RunRecord:
+    return RunRecord(report=report, report_digest="sha256:" + "0" * 64, run_dir=run_dir,
+                     signature=signature_status(run_dir))
 
 
 # --------------------------------------------------------------------------------------
@@ -423,9 +438,8 @@ def test_cli_report_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFi
 @pytest.mark.slow
 def test_step_summary_reporter_appends(certified: Run, tmp_path: Path,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    from certify.reports.github import write_step_summary
-
     from certify.registry import reporters
+    from certify.reports.github import write_step_summary
 
     names = list(reporters())
     assert "html" in names and "github-summary" in names
@@ -434,13 +448,13 @@ def test_step_summary_reporter_appends(certified: Run, tmp_path: Path,
     target = tmp_path / "summary.md"
     target.write_text("earlier step\n")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(target))
-    assert write_step_summary(None, certified.report, certified.result.run_dir) == {}
-    write_step_summary(None, certified.report, certified.result.run_dir)
+    assert write_step_summary(_record(certified.report, certified.result.run_dir)) == {}
+    write_step_summary(_record(certified.report, certified.result.run_dir))
     text = target.read_text()
     assert text.startswith("earlier step\n")
     assert text.count("## ✅ CERTIFIED") == 2 and certified.report.candidate.digest in text
     monkeypatch.delenv("GITHUB_STEP_SUMMARY")
-    assert write_step_summary(None, certified.report, certified.result.run_dir) == {}
+    assert write_step_summary(_record(certified.report, certified.result.run_dir)) == {}
     assert target.read_text() == text
 
 
@@ -462,7 +476,7 @@ def _copy_run(run: Run, dest: Path) -> Path:
 
 
 def _signature(run: Run, run_dir: Path, now: dt.datetime | None = None) -> str:
-    text = Page(render_html(run.report, run_dir, now=now)).plain
+    text = Page(render(run.report, run_dir, now)).plain
     return text[text.index("Signature "): text.index("Policy sha256:")]
 
 
@@ -504,12 +518,12 @@ def test_certificate_that_is_not_verified_is_never_called_verified(certified: Ru
     (run_dir / "certificate.intoto.json").write_text(json.dumps({
         "payloadType": "application/vnd.in-toto+json", "payload": "e30=",
         "signatures": [{"keyid": "SHA256:claimed-key", "sig": "AAAA"}]}))
-    html = render_html(certified.report, run_dir)
+    html = render(certified.report, run_dir)
     text = Page(html).plain
     assert "Signed, but not verified here" in text and "SHA256:claimed-key" in text
     assert "as claimed by the certificate" in text and "Signature verified" not in text
     (run_dir / "certificate.intoto.json").write_text("{not json")
-    text = Page(render_html(certified.report, run_dir)).plain
+    text = Page(render(certified.report, run_dir)).plain
     assert "Certificate unreadable" in text and "Signature verified" not in text
 
 
@@ -548,7 +562,7 @@ def _hostile_report(report: Report) -> Report:
 
 @pytest.mark.slow
 def test_every_report_value_is_escaped(certified: Run) -> None:
-    html = render_html(_hostile_report(certified.report), certified.result.run_dir)
+    html = render(_hostile_report(certified.report), certified.result.run_dir)
     assert "<script" not in html and "<img" not in html and "onerror=" not in html.replace(
         "onerror=alert(1)&gt;", "")
     page = assert_self_contained(html)
@@ -577,7 +591,7 @@ def test_missing_or_mistyped_suite_data_never_breaks_the_page(certified: Run, re
                         del raw["suites"][name]["data"][key]
                     else:
                         raw["suites"][name]["data"][key] = replacement
-                    html = render_html(Report.model_validate(raw), run.result.run_dir)
+                    html = render(Report.model_validate(raw), run.result.run_dir)
                     assert f'id="suite-{name}-ev"' in html, (name, key, replacement)
                     assert run.report.verdict.decision.value in html
             # Nested keys too (one level down).
@@ -586,7 +600,7 @@ def test_missing_or_mistyped_suite_data_never_breaks_the_page(certified: Run, re
                     for sub in value:
                         raw = json.loads(run.report.to_json())
                         raw["suites"][name]["data"][key][sub] = "?"
-                        render_html(Report.model_validate(raw), run.result.run_dir)
+                        render(Report.model_validate(raw), run.result.run_dir)
 
 
 def _json_containers(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
@@ -614,18 +628,18 @@ BUILDER_KEYS = [
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.dictionaries(st.sampled_from(BUILDER_KEYS) | st.text(max_size=8), json_values,
                             max_size=8),
-       suite=st.sampled_from([*SUITE_VIEWS, "validation", "someone_elses"]))
+       suite=st.sampled_from([*SUITES_WITH_PANELS, "validation", "someone_elses"]))
 def test_arbitrary_suite_data_renders(certified: Run, data: dict[str, Any], suite: str) -> None:
     raw = json.loads(certified.report.to_json())
     raw["suites"][suite] = {"name": suite, "required": False, "data": data}
-    html = render_html(Report.model_validate(raw), certified.result.run_dir)
+    html = render(Report.model_validate(raw), certified.result.run_dir)
     assert f'id="suite-{suite}-h"' in html
 
 
 @pytest.mark.slow
 def test_page_size_does_not_grow_with_rows(certified: Run) -> None:
     raw = json.loads(certified.report.to_json())
-    base = len(render_html(Report.model_validate(raw), certified.result.run_dir))
+    base = len(render(Report.model_validate(raw), certified.result.run_dir))
     big = copy.deepcopy(raw)
     template = big["evidence"][0]
     big["evidence"] += [dict(template, id=f"adversarial::many[{i}]", suite="adversarial",
@@ -640,7 +654,7 @@ def test_page_size_does_not_grow_with_rows(certified: Run) -> None:
     big["suites"]["custom"] = {"name": "custom", "required": False,
                                "data": {"rows": [{"a": i, "b": "y" * 1000} for i in range(50000)],
                                         "text": "z" * 10**6}}
-    html = render_html(Report.model_validate(big), certified.result.run_dir)
+    html = render(Report.model_validate(big), certified.result.run_dir)
     assert len(html.encode()) < 1_500_000, len(html)
     assert len(html) < base + 700_000
     assert "more checks not shown here" in html and "in report.json" in html
@@ -692,7 +706,7 @@ def test_load_pictures_from_the_load_suites_own_report_data(certified: Run) -> N
     data = LoadSuite().report_data(SimpleNamespace(settings=settings_), result)  # type: ignore[arg-type]
     raw = json.loads(certified.report.to_json())
     raw["suites"]["load"] = {"name": "load", "required": False, "data": json.loads(json.dumps(data))}
-    html = render_html(Report.model_validate(raw), certified.result.run_dir)
+    html = render(Report.model_validate(raw), certified.result.run_dir)
     section = html[html.index('id="suite-load-h"'):]
     chart = re.search(r'<svg[^>]*>(?:(?!</svg>).)*Latency percentiles \(steady\).*?</svg>',
                       section, re.S)
@@ -710,7 +724,7 @@ def test_load_pictures_from_the_load_suites_own_report_data(certified: Run) -> N
 @pytest.mark.slow
 def test_render_has_no_side_effects_on_report(certified: Run) -> None:
     before = certified.report.to_json()
-    render_html(certified.report, certified.result.run_dir)
+    render(certified.report, certified.result.run_dir)
     assert certified.report.to_json() == before
     assert os.listdir(certified.result.run_dir).count("report.html") == 1
 
@@ -724,11 +738,11 @@ def test_reporters_never_lose_a_finished_run(certified: Run, tmp_path: Path,
 
     # A step-summary path that cannot be written: a warning, no exception.
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path))  # a directory
-    assert write_step_summary(None, certified.report, tmp_path) == {}
+    assert write_step_summary(_record(certified.report, tmp_path)) == {}
     assert "cannot append the job summary" in capsys.readouterr().err
     monkeypatch.delenv("GITHUB_STEP_SUMMARY")
     # A page that cannot be built: a minimal page with the verdict, and a warning.
-    written = html_mod.write_html(None, certified.report, tmp_path)
+    written = html_mod.write_html(_record(certified.report, tmp_path))
     assert (written["html"].stat().st_mode & 0o777) == 0o644
     assert "✓ CERTIFIED" in Page(written["html"].read_text()).plain
 
@@ -736,7 +750,7 @@ def test_reporters_never_lose_a_finished_run(certified: Run, tmp_path: Path,
         raise RuntimeError("template exploded")
 
     monkeypatch.setattr(html_mod, "build_context", broken)
-    written = html_mod.write_html(None, _hostile_report(certified.report), tmp_path)
+    written = html_mod.write_html(_record(_hostile_report(certified.report), tmp_path))
     page = written["html"].read_text()
     assert "template exploded" in capsys.readouterr().err
     assert "<h1>CERTIFIED</h1>" in page and "could not be rendered" in page

@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 
 from certify.demo import FEATURES, SEED, TARGET, make_credit_data, preprocessor
+from certify.demo.models import load_sabotage
 from certify.errors import ConfigError
 from certify.evidence import Status, Threshold
 from certify.policy import load_policy, policy_from_mapping
-from certify.sabotage_models import load_sabotage
 from certify.session import CertifySession
 from certify.verdict import Decision
 from tests.projects import make_project

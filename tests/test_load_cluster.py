@@ -40,9 +40,10 @@ def two_nodes() -> Any:
 
 @pytest.mark.slow
 def test_workers_on_both_nodes_and_histograms_merged_exactly(tmp_path: Path, two_nodes: Any) -> None:
-    from certify.suites.load import histogram
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
+
+    from certify.suites.load import histogram
 
     ref = make_credit_data(600, SEED)
     model = Pipeline([("prep", preprocessor()), ("clf", LogisticRegression(max_iter=300))])

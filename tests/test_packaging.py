@@ -28,8 +28,8 @@ def test_layout(wheel: zipfile.ZipFile) -> None:
     top = {n.split("/", 1)[0] for n in names}
     assert top == {"certify", next(t for t in top if t.endswith(".dist-info"))}
     for required in ("certify/py.typed", "certify/suites/quality.py",
-                     "certify/plugins/pytest_certify.py", "certify/reports/report.py",
-                     "certify/reports/schemas/report.schema.json",
+                     "certify/plugins/pytest_certify.py", "certify/report.py",
+                     "certify/schemas/report.schema.json",
                      "certify/schemas/policy.schema.json"):
         assert required in names, required
     assert not any(n.startswith(("suites/", "reports/", "plugins/", "tests/")) for n in names)

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from certify.reports.report import SCHEMA_DIR, load_report, report_json_schema
 
 from certify.errors import CertifyError
 from certify.policy import load_policy
+from certify.report import SCHEMA_DIR, load_report, report_json_schema
 from certify.session import CertifySession
 from tests.projects import make_project
 
@@ -30,7 +30,7 @@ def run(tmp_path_factory: pytest.TempPathFactory):
 def test_shipped_schema_is_current() -> None:
     shipped = json.loads((SCHEMA_DIR / "report.schema.json").read_text())
     assert shipped == report_json_schema(), (
-        "regenerate: certify schema report > reports/schemas/report.schema.json "
+        "regenerate: certify schema report > certify/schemas/report.schema.json "
         "(and bump SCHEMA_VERSION for a change a reader could notice)")
 
 

@@ -19,6 +19,7 @@ import numpy as np
 from certify.evidence import Direction, Outcome, Threshold, compare
 from certify.models import Model, sha256_digest
 from certify.suite import Suite, SuiteSettings
+from certify.view import BarChart, BarGroup, Panel, Table
 
 
 class AcmeSettings(SuiteSettings):
@@ -37,6 +38,16 @@ class AcmeSuite(Suite):
     def run(self, ctx):
         return len(ctx.data.evaluation)
 
+    def report_data(self, ctx, result):
+        return {"rows": result}
+
+    def panels(self, record):
+        rows = record.data.get("rows")
+        return [Panel("Acme rows", chart=BarChart([BarGroup("evaluation", [rows])],
+                                                  title="Acme rows chart"),
+                      table=Table(["what", "rows"], [["evaluation", rows]]),
+                      note=f"at least {record.settings.min_rows} needed")]
+
 
 class ConstantModel(Model):
     def _predict(self, X):
@@ -48,9 +59,11 @@ def load_constant(spec, base_dir, role):
                          format="acme", task="classification", classes=[0, 1])
 
 
-def write_receipt(session, report, run_dir):
-    path = Path(run_dir) / "acme-receipt.json"
-    path.write_text(json.dumps({"verdict": report.verdict.decision.value}))
+def write_receipt(record):
+    path = record.run_dir / "acme-receipt.json"
+    path.write_text(json.dumps({"verdict": record.report.verdict.decision.value,
+                                "signature": record.signature.state,
+                                "seen": sorted(record.outputs)}))
     return {"acme_receipt": path}
 '''
 
@@ -86,7 +99,15 @@ def test_entry_point_plugins(tmp_path: Path) -> None:
     report = json.loads((run_dir / "report.json").read_text())
     assert [e["id"] for e in report["evidence"]] == ["acme::rows"]
     assert report["candidate"]["format"] == "acme"
-    assert json.loads((run_dir / "acme-receipt.json").read_text()) == {"verdict": "CERTIFIED"}
+    # The reporter gets the typed run record: verdict, signature status, what was written before.
+    receipt = json.loads((run_dir / "acme-receipt.json").read_text())
+    assert receipt["verdict"] == "CERTIFIED" and receipt["signature"] == "unsigned"  # no key
+    assert {"statement", "summary", "html"} <= set(receipt["seen"])
+    # The page composes the third-party suite's own panel without knowing the suite.
+    html = (run_dir / "report.html").read_text()
+    section = html[html.index('id="suite-acme-h"'):]
+    assert "Acme rows" in section and "Acme rows chart" in section and "<svg" in section
+    assert "at least 100 needed" in section
     schema = subprocess.run([sys.executable, "-m", "certify", "schema"], capture_output=True,
                             text=True, env=env, timeout=120)
     assert "AcmeSettings" in schema.stdout

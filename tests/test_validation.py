@@ -14,13 +14,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from certify.suites.validation import (
-    DEFAULT_CHECKS,
-    ValidationSettings,
-    offline_html,
-    plan_checks,
-    stratified_sample,
-)
 
 from certify.demo import (
     FEATURES,
@@ -34,6 +27,13 @@ from certify.errors import ConfigError
 from certify.evidence import Status
 from certify.policy import load_policy
 from certify.session import CertifySession, RunResult
+from certify.suites.validation import (
+    DEFAULT_CHECKS,
+    ValidationSettings,
+    offline_html,
+    plan_checks,
+    stratified_sample,
+)
 from certify.verdict import Decision
 from tests.projects import make_project
 
@@ -442,7 +442,7 @@ def test_a_model_that_breaks_on_some_rows_leaves_the_data_checks_standing(tmp_pa
                                                                           models) -> None:
     """Missing values past the first rows crash this candidate: its model checks error, but the
     data-integrity checks, which need no model, still run and name the problem."""
-    from certify.sabotage_models import edge_case_sabotage
+    from certify.demo.models import edge_case_sabotage
 
     bad = ev.copy()
     bad.loc[bad.index[200:260], "debt_ratio"] = np.nan  # the session's own probe scores rows 0-7

@@ -9,7 +9,8 @@
 * :mod:`certify.attest.verify`: ``verify()`` -> ``VerifiedCertificate`` or ``VerificationError``;
 * :mod:`certify.attest.gate`: ``gate()``, verify plus the promotion decision;
 * :mod:`certify.attest.revocation`: the revocation list;
-* :mod:`certify.attest.reporter`: the built-in ``certificate`` reporter of a run.
+* :mod:`certify.attest.issue`: a run's statement and certificate, with its signature status;
+* :mod:`certify.attest.status`: the signature status of a run folder, by verifying it.
 
 Nothing is imported here, so that importing the package stays cheap.
 """

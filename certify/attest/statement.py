@@ -32,6 +32,8 @@ from typing import Any, Final, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from certify.jsonsafe import json_safe
+
 STATEMENT_TYPE: Final = "https://in-toto.io/Statement/v1"
 PREDICATE_PREFIX = "https://pytest-certify.dev/certification/"
 PREDICATE_VERSION = "v0.1"
@@ -175,7 +177,7 @@ def subject_name(source: str) -> str:
 
 def build_statement(report: Any, *, report_digest: str, required_suites: list[str],
                     issued_at: dt.datetime, valid_for: dt.timedelta) -> Statement:
-    """The statement of ``report`` (a :class:`certify.reports.report.Report`)."""
+    """The statement of ``report`` (a :class:`certify.report.Report`)."""
     issued_at = issued_at.astimezone(dt.UTC).replace(microsecond=0)
     candidate = report.candidate
     subjects = [Subject(name=subject_name(candidate.source),
@@ -235,9 +237,7 @@ def build_statement(report: Any, *, report_digest: str, required_suites: list[st
         issued_at=issued_at,
         expires_at=issued_at + valid_for,
     )
-    from certify.reports.report import finite
-
-    payload = finite(predicate.to_dict())  # strict JSON: NaN and infinities become null
+    payload = json_safe(predicate.to_dict())  # strict JSON: NaN and infinities become null
     payload["issuedAt"] = rfc3339(predicate.issued_at)
     payload["expiresAt"] = rfc3339(predicate.expires_at)
     return Statement(subject=subjects, predicate_type=PREDICATE_TYPE, predicate=payload)

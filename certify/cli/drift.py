@@ -53,8 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def certified_baseline_digest(certificate: Path, key: Path) -> tuple[str, list[str]]:
     """The ``drift-baseline`` subject digest of a verified certificate, and notes."""
     from certify.attest.verify import Keyring, Reason, verify
-    from certify.driftbaseline import DriftBaselineError
     from certify.errors import VerificationError
+    from certify.suites.drift.baseline import DriftBaselineError
 
     notes: list[str] = []
     keyring = Keyring.from_files([key])
@@ -83,10 +83,10 @@ def certified_baseline_digest(certificate: Path, key: Path) -> tuple[str, list[s
 
 def _load_model(path: Path, manifest: Any) -> Any:
     from certify.data import file_digest
-    from certify.driftbaseline import DriftBaselineError
     from certify.errors import ConfigError
     from certify.models import load_model
     from certify.policy import ModelSpec
+    from certify.suites.drift.baseline import DriftBaselineError
 
     pred = manifest.prediction
     if pred is None:
@@ -119,10 +119,10 @@ def _read_data(path: Path) -> Any:
 
 
 def main(args: argparse.Namespace) -> ExitCode:
-    from certify.driftbaseline import load_baseline
     from certify.errors import ConfigError
     from certify.evidence import Evidence, Status
     from certify.suites.drift import NAME, detect, plan_from_baseline
+    from certify.suites.drift.baseline import load_baseline
 
     if (args.certificate is None) != (args.key is None):
         raise ConfigError("--certificate and --key go together: the certificate's signature is "

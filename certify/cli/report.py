@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> ExitCode:
     from certify.outputs import REPORT_HTML, REPORT_JSON
-    from certify.reports.report import load_report
+    from certify.report import load_report
 
     path: Path = args.report
     if path.is_dir():
@@ -38,6 +38,7 @@ def main(args: argparse.Namespace) -> ExitCode:
 
         print(markdown_summary(report), end="")
         return ExitCode.OK
+    from certify.attest.status import signature_status
     from certify.errors import CertifyError
     from certify.reports.html import write_report_html
 
@@ -45,7 +46,8 @@ def main(args: argparse.Namespace) -> ExitCode:
     if out.is_dir():
         out = out / REPORT_HTML
     try:
-        write_report_html(report, run_dir, out)
+        # Verified again now: the page says what holds at the time it is rendered.
+        write_report_html(report, run_dir, out, signature_status(run_dir))
     except OSError as exc:
         raise CertifyError(f"{out}: cannot write the report ({exc.strerror})") from None
     print(f"{report.verdict.decision.value}: {out} ({out.stat().st_size / 1024:.0f} KiB)")

@@ -27,7 +27,7 @@ def main(args: argparse.Namespace) -> ExitCode:
 
         schema = policy_json_schema()
     else:
-        from certify.reports.report import report_json_schema
+        from certify.report import report_json_schema
 
         schema = report_json_schema()
     print(json.dumps(schema, indent=2, sort_keys=True))

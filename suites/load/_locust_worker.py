@@ -137,9 +137,10 @@ def run_profile(target: dict[str, Any], setup: dict[str, Any], cmd: dict[str, An
     """Run one profile and return its result (histograms encoded)."""
     import gevent
     import psutil
-    from certify.suites.load import histogram
     from locust.env import Environment
     from locust.event import Events
+
+    from certify.suites.load import histogram
 
     state = _State()
     state_box[0] = state

@@ -21,7 +21,9 @@ from pydantic import Field, field_validator, model_validator
 
 from certify.errors import ConfigError, SuiteError
 from certify.evidence import Artifact, Direction, Outcome, Status, Threshold, compare, worst
-from certify.suite import CheckSpec, Suite, SuiteContext, SuiteSettings
+from certify.suite import CheckSpec, Suite, SuiteContext, SuiteRecord, SuiteSettings
+from certify.suites.load import view
+from certify.view import Panel
 
 Profile = Literal["steady", "ramp", "spike"]
 _ALL_PROFILES: tuple[Profile, ...] = ("steady", "ramp", "spike")
@@ -362,6 +364,9 @@ class _Target:
 
 # -- the suite -------------------------------------------------------------------------------
 class LoadSuite(Suite):
+
+    def panels(self, record: SuiteRecord[Any]) -> list[Panel]:
+        return view.panels(record)
     name = "load"
     settings_model = LoadSettings
     description = ("Latency, error-rate and throughput SLOs of the served candidate under steady, "
@@ -434,9 +439,8 @@ class LoadSuite(Suite):
         return _Target(server.url, "served", "instances", '"predictions"', {}, server)
 
     def run(self, ctx: SuiteContext) -> LoadResult:
-        from certify.suites.load.generator import GeneratorPool
-
         from certify.raycluster import ensure_ray
+        from certify.suites.load.generator import GeneratorPool
 
         s: LoadSettings = ctx.settings
         runs: dict[tuple[str, str], ProfileRun] = {}

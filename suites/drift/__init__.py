@@ -1,7 +1,7 @@
 """drift: has the data moved away from the reference, and does the candidate behave differently?
 
 Detectors are fitted on the reference data and saved as the run's **drift baseline**
-(``drift-baseline/`` in the run folder, see :mod:`certify.driftbaseline`; its digest is a
+(``drift-baseline/`` in the run folder, see :mod:`certify.suites.drift.baseline`; its digest is a
 subject of the certificate). The evaluation data is then checked against that saved
 baseline with exactly the code ``certify drift`` uses on production data later.
 
@@ -75,7 +75,10 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from certify.driftbaseline import (
+from certify.evidence import Artifact, Comparison, Direction, Outcome, Status, Threshold, compare
+from certify.suite import CheckSpec, Suite, SuiteContext, SuiteRecord, SuiteSettings
+from certify.suites.drift import view
+from certify.suites.drift.baseline import (
     OTHER,
     DetectorParams,
     DriftBaseline,
@@ -90,8 +93,7 @@ from certify.driftbaseline import (
     model_scores,
     numeric_values,
 )
-from certify.evidence import Artifact, Comparison, Direction, Outcome, Status, Threshold, compare
-from certify.suite import CheckSpec, Suite, SuiteContext, SuiteSettings
+from certify.view import Panel
 
 NAME = "drift"
 
@@ -725,7 +727,7 @@ def _target_test(baseline: DriftBaseline, series: pd.Series, params: DetectorPar
 
 def _mmd(baseline: DriftBaseline, ref: MMDRef, source: Source, schema: SchemaCheck, seed: int,
          params: DetectorParams) -> DriftStat:
-    from certify.driftbaseline import mmd_matrix
+    from certify.suites.drift.baseline import mmd_matrix
 
     r = DriftStat(name="mmd", test="mmd", rows=source.rows, ref_rows=ref.rows)
     needed = ref.numeric + list(ref.categorical)
@@ -1019,6 +1021,9 @@ def plan_from_baseline(baseline: DriftBaseline) -> list[Planned]:
 # -- the suite ------------------------------------------------------------------------------
 
 class DriftSuite(Suite):
+
+    def panels(self, record: SuiteRecord[Any]) -> list[Panel]:
+        return view.panels(record)
     name = NAME
     settings_model = DriftSettings
     description = ("Data and prediction drift of the evaluation data against detectors fitted on "
@@ -1051,9 +1056,9 @@ class DriftSuite(Suite):
                 for p in planned]
 
     def run(self, ctx: SuiteContext) -> DriftReport:
-        from certify import __version__
-        from certify.driftbaseline import fit_baseline
         from certify.outputs import DRIFT_BASELINE
+        from certify.suites.drift.baseline import fit_baseline
+        from certify.version import __version__
 
         s: DriftSettings = ctx.settings
         start = time.perf_counter()

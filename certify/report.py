@@ -1,22 +1,25 @@
 """report.json: the complete, versioned record of one certification run.
 
-The JSON Schema of every version ships in ``certify/reports/schemas/`` and golden
+The JSON Schema of every version ships in ``certify/schemas/`` and golden
 files of each version live in ``tests/data/``. Bump ``SCHEMA_VERSION`` (and add a new
 schema file) for any change that a reader could notice.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import math
+import types
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from certify.data import Schema
 from certify.errors import CertifyError
 from certify.evidence import Evidence
+from certify.jsonsafe import json_safe
 from certify.verdict import Verdict
 
 SCHEMA_VERSION = "1.0"
@@ -96,19 +99,8 @@ class Report(BaseModel):
     drift_baseline: dict[str, Any] | None = None
 
     def to_json(self) -> str:
-        return json.dumps(finite(self.model_dump(mode="json", by_alias=True)), indent=2,
+        return json.dumps(json_safe(self.model_dump(mode="json", by_alias=True)), indent=2,
                           allow_nan=False) + "\n"
-
-
-def finite(value: Any) -> Any:
-    """``value`` with NaN and infinities replaced by None (strict JSON has neither)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [finite(v) for v in value]
-    return value
 
 
 def report_json_schema() -> dict[str, Any]:
@@ -138,3 +130,45 @@ def load_report(path: Path) -> Report:
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
         raise CertifyError(f"{path}: invalid report at {loc}: {first['msg']}") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class SignatureStatus:
+    """What is known about a run's certificate, for people (the HTML page, the summary).
+
+    Produced by signing (:func:`certify.attest.issue.issue`, which checks its own envelope once)
+    or by re-verification (:func:`certify.attest.status.signature_status`, used by
+    ``certify report``). A renderer shows it; it never verifies anything itself.
+    """
+
+    state: Literal["verified", "invalid", "unverified", "unsigned"]
+    headline: str
+    detail: str = ""
+    keyid: str | None = None
+    certificate: str | None = None
+    public_key: str | None = None
+    expires_at: str | None = None
+    issued_at: str | None = None
+    expiry_source: str = ""
+    expired: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class RunRecord:
+    """What a reporter receives: the finished record of one run, read-only.
+
+    ``run_dir`` is the run's (not yet published) folder: a reporter writes its files there
+    and returns ``{output name: path}``. ``outputs`` holds what was written before it
+    (report.json, the statement, the certificate, earlier reporters' files).
+    """
+
+    report: Report
+    report_digest: str
+    run_dir: Path
+    signature: SignatureStatus
+    outputs: Mapping[str, Path] = dataclasses.field(
+        default_factory=lambda: types.MappingProxyType({}))
+
+
+#: A reporter (built-in or entry-point group ``certify.reporters``).
+Reporter = Callable[[RunRecord], Mapping[str, Path]]

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
+from certify.demo.data import FEATURES, SEED, TARGET, preprocessor
+
 
 class RippleClassifier(ClassifierMixin, BaseEstimator):
     """A binary classifier with a high-frequency ripple on its decision function (``brittle``).
@@ -228,8 +230,6 @@ def monotone_candidate(reference: Any, constraints: dict[str, str] | None = None
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.pipeline import Pipeline
     from threadpoolctl import threadpool_limits
-
-    from certify.demo import FEATURES, SEED, TARGET, preprocessor
 
     constraints = MONOTONIC_DEMO if constraints is None else constraints
     prep = preprocessor().fit(reference[FEATURES])

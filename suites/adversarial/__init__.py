@@ -102,7 +102,9 @@ from pydantic import Field, field_validator
 
 from certify.errors import ConfigError
 from certify.evidence import Artifact, Direction, Outcome, Status, Threshold, compare
-from certify.suite import CheckSpec, Suite, SuiteContext, SuiteSettings
+from certify.suite import CheckSpec, Suite, SuiteContext, SuiteRecord, SuiteSettings
+from certify.suites.adversarial import view
+from certify.view import Panel
 
 WHITE_BOX = ("pgd", "fgsm")
 BLACK_BOX = ("hopskipjump", "boundary")
@@ -901,6 +903,9 @@ def _choose(requested: str, view: AffineView | None, why: str, role: str,
 
 
 class AdversarialSuite(Suite):
+
+    def panels(self, record: SuiteRecord[Any]) -> list[Panel]:
+        return view.panels(record)
     name = "adversarial"
     settings_model = AdversarialSettings
     description = "Robust accuracy under ART attacks (white-box PGD or black-box HopSkipJump), vs the baseline."

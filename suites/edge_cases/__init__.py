@@ -114,7 +114,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from certify.errors import ConfigError, ModelError
 from certify.evidence import Artifact, Direction, Outcome, Status, Threshold, compare
 from certify.models import Model, RejectedInput
-from certify.suite import CheckSpec, Suite, SuiteContext, SuiteSettings
+from certify.suite import CheckSpec, Suite, SuiteContext, SuiteRecord, SuiteSettings
+from certify.suites.edge_cases import view
+from certify.view import Panel
 
 Acceptance = Literal["predict", "reject", "must_reject", "skip"]
 
@@ -789,6 +791,9 @@ def _check_seed(root: int, check: str) -> int:
 
 
 class EdgeCasesSuite(Suite):
+
+    def panels(self, record: SuiteRecord[Any]) -> list[Panel]:
+        return view.panels(record)
     name = "edge_cases"
     settings_model = EdgeCasesSettings
     description = ("Property-based edge cases (hypothesis): clean rejections, valid outputs, "

@@ -17,7 +17,9 @@ import pandas as pd
 from pydantic import Field
 
 from certify.evidence import Comparison, Direction, Outcome, Status, Threshold, compare
-from certify.suite import CheckSpec, Suite, SuiteContext, SuiteSettings
+from certify.suite import CheckSpec, Suite, SuiteContext, SuiteRecord, SuiteSettings
+from certify.suites.quality import view
+from certify.view import Panel
 
 #: metric -> (direction, needs probabilities)
 METRICS: dict[str, tuple[Direction, bool]] = {
@@ -134,6 +136,9 @@ class QualityResult:
 
 
 class QualitySuite(Suite):
+
+    def panels(self, record: SuiteRecord[Any]) -> list[Panel]:
+        return view.panels(record)
     name = "quality"
     settings_model = QualitySettings
     description = "Candidate vs baseline metrics with bootstrap CIs, slices and fairness gaps."
