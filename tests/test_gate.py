@@ -11,7 +11,9 @@ import base64
 import datetime as dt
 import hashlib
 import json
+import os
 import shutil
+import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -395,3 +397,45 @@ def test_a_run_folder_is_not_a_trust_folder(signed: Signed,
     assert "this is a run folder" in capsys.readouterr().err
     assert cli_main(["verify", str(signed.cert), "--key", str(run / PUBLIC_KEY)]) == 0
     assert "came with the certificate" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------------------
+# Interoperability: the certificate verifies with cosign, an independent verifier.
+# --------------------------------------------------------------------------------------
+
+def _cosign() -> str:
+    found = os.environ.get("COSIGN") or shutil.which("cosign")
+    if not found:
+        pytest.skip("cosign is not available here: .ci/run fetches it from Debian's archive "
+                    "(.ci/get-cosign.sh) and sets COSIGN; set COSIGN=/path/to/cosign to run this")
+    return found
+
+
+def _cosign_verify(cert: Path, key: Path, blob: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [_cosign(), "verify-blob-attestation", "--key", str(key), "--signature", str(cert),
+         "--type", PREDICATE_TYPE, "--insecure-ignore-tlog=true", "--check-claims=true", str(blob)],
+        capture_output=True, text=True, timeout=120)
+
+
+def test_cosign_verifies_the_certificate(signed: Signed, tmp_path: Path) -> None:
+    """cosign verify-blob-attestation accepts our DSSE envelope, signature and subject digest; it
+    refuses another artifact, a statement re-signed by another key, and an edited payload."""
+    public = signed.trust / "release.pub"
+    done = _cosign_verify(signed.cert, public, signed.artifact)
+    assert done.returncode == 0 and "Verified OK" in done.stderr + done.stdout, done.stderr
+    other = tmp_path / "other.skops"
+    other.write_bytes(signed.artifact.read_bytes() + b"\0")
+    done = _cosign_verify(signed.cert, public, other)
+    assert done.returncode != 0 and "no matching subject digest" in done.stderr
+    # Signed by a key that is not the one given: refused.
+    _, foreign_pub, _ = write_key_pair(tmp_path / "foreign")
+    assert _cosign_verify(signed.cert, foreign_pub, signed.artifact).returncode != 0
+    # The payload edited after signing (the verdict): refused.
+    envelope = json.loads(signed.cert.read_text())
+    statement = json.loads(base64.b64decode(envelope["payload"]))
+    statement["predicate"]["verdict"] = "CERTIFIED "
+    envelope["payload"] = base64.b64encode(json.dumps(statement).encode()).decode()
+    edited = tmp_path / "edited.intoto.json"
+    edited.write_text(json.dumps(envelope))
+    assert _cosign_verify(edited, public, signed.artifact).returncode != 0
