@@ -22,6 +22,8 @@ class Status(enum.StrEnum):
     FAILED = "failed"
     ERRORED = "errored"
     SKIPPED = "skipped"
+    #: A figure measured but not judged (no threshold): never blocks, never a pass, never missing.
+    INFO = "info"
 
 
 class Direction(enum.StrEnum):
@@ -116,11 +118,12 @@ _SEVERITY = {
     Status.WARNED: 2,
     Status.SKIPPED: 1,
     Status.PASSED: 0,
+    Status.INFO: -1,
 }
 
 
 def worst(statuses: list[Status]) -> Status:
-    """The most severe of ``statuses`` (errored > failed > warned > skipped > passed)."""
+    """The most severe of ``statuses`` (errored > failed > warned > skipped > passed > info)."""
     return max(statuses, key=_SEVERITY.__getitem__, default=Status.PASSED)
 
 

@@ -22,7 +22,9 @@ from certify.evidence import Evidence
 from certify.jsonsafe import json_safe
 from certify.verdict import Verdict
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
+#: Versions this harness reads: 1.1 added the ``info`` status (a figure measured, not judged).
+READABLE_VERSIONS = ("1.0", "1.1")
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 
 
@@ -121,9 +123,9 @@ def load_report(path: Path) -> Report:
     if not isinstance(raw, dict) or raw.get("kind") != "pytest-certify/report":
         raise CertifyError(f"{path}: not a pytest-certify report.json")
     version = raw.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if version not in READABLE_VERSIONS:
         raise CertifyError(f"{path}: report schema version {version!r} is not supported "
-                           f"(this harness reads {SCHEMA_VERSION})")
+                           f"(this harness reads {', '.join(READABLE_VERSIONS)})")
     try:
         return Report.model_validate(raw)
     except ValidationError as exc:

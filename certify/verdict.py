@@ -8,7 +8,8 @@ Rules (DESIGN.md, "Verdict rules"):
 3. Else CERTIFIED. ``warned`` never blocks. A valid waiver turns ``failed`` into
    ``warned`` with the waiver cited; an expired waiver is ignored and reported.
 
-Checks of suites that are not required are reported but never block.
+Checks of suites that are not required are reported but never block. An ``info`` record (a figure
+measured, not judged) never blocks and is never missing or skipped: it is counted on its own.
 """
 
 from __future__ import annotations

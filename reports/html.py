@@ -52,8 +52,9 @@ MAX_REASONS = 50
 MAX_GENERIC_DEPTH = 4
 MAX_GENERIC_ITEMS = 25
 
-STATUS_ORDER = {"failed": 0, "errored": 1, "warned": 2, "skipped": 3, "passed": 4}
-STATUS_ICON = {"passed": "✓", "warned": "!", "failed": "✗", "errored": "⊘", "skipped": "–"}
+STATUS_ORDER = {"failed": 0, "errored": 1, "warned": 2, "skipped": 3, "passed": 4, "info": 5}
+STATUS_ICON = {"passed": "✓", "warned": "!", "failed": "✗", "errored": "⊘", "skipped": "–",
+               "info": "ℹ"}
 VERDICT_ICON = {"CERTIFIED": "✓", "REJECTED": "✗", "INCOMPLETE": "!"}
 
 

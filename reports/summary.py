@@ -27,13 +27,16 @@ def markdown_summary(report: Report, *, max_reasons: int = 10) -> str:
         if len(v.reasons) > max_reasons:
             lines.append(f"- … and {len(v.reasons) - max_reasons} more (see report.html)")
         lines.append("")
-    lines.append("| suite | passed | warned | failed | errored | skipped |")
-    lines.append("|---|---:|---:|---:|---:|---:|")
+    lines.append("| suite | passed | warned | failed | errored | skipped | info |")
+    lines.append("|---|---:|---:|---:|---:|---:|---:|")
     for s in report.suites.values():
         c = s.counts
         lines.append(f"| {s.name}{'' if s.required else ' (optional)'} | {c.get('passed', 0)} | "
                      f"{c.get('warned', 0)} | {c.get('failed', 0)} | {c.get('errored', 0)} | "
-                     f"{c.get('skipped', 0)} |")
+                     f"{c.get('skipped', 0)} | {c.get('info', 0)} |")
+    lines.append("")
+    lines.append("_info: a figure measured but not judged (no threshold); it never blocks "
+                 "and is not a pass._")
     return "\n".join(lines) + "\n"
 
 

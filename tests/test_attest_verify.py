@@ -230,7 +230,7 @@ def attack_unknown_statement_type(c: Case) -> Any:
 
 
 def attack_other_predicate_version(c: Case) -> Any:
-    statement = dict(c.statement, predicateType=PREDICATE_TYPE.replace("v0.1", "v9.0"))
+    statement = dict(c.statement, predicateType=PREDICATE_TYPE.replace("v0.2", "v9.0"))
     return c.write(c.envelope(c.payload(statement))), {}
 
 

@@ -35,7 +35,7 @@ def test_run_certifies_and_writes_outputs(project: Path) -> None:
     assert (out / "latest").resolve() == runs[0].resolve()
     report = json.loads((runs[0] / "report.json").read_text())
     assert report["verdict"]["decision"] == "CERTIFIED"
-    assert report["schema_version"] == "1.0"
+    assert report["schema_version"] == "1.1"
     assert (runs[0] / "summary.md").read_text().startswith("## ✅ CERTIFIED")
     # the command that reproduces the run is the user's, not pytest's inner one
     assert report["command"] == ["certify", "run", "--policy", str(project.resolve())]

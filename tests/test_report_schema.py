@@ -37,7 +37,7 @@ def test_shipped_schema_is_current() -> None:
 def test_report_validates_against_shipped_schema(run) -> None:
     raw = json.loads(run.report_path.read_text())
     jsonschema.validate(raw, json.loads((SCHEMA_DIR / "report.schema.json").read_text()))
-    assert raw["schema_version"] == "1.0"
+    assert raw["schema_version"] == "1.1"
     assert raw["candidate"]["digest"].startswith("sha256:")
     assert raw["policy_digest"] == load_policy(raw["policy_path"]).digest()
     assert raw["environment"]["packages"]["scikit-learn"].startswith("1.7")
@@ -54,6 +54,18 @@ def test_golden_reports_of_every_version_still_load() -> None:
     for golden in goldens:
         report = load_report(golden)
         assert report.verdict.decision.value in {"CERTIFIED", "REJECTED", "INCOMPLETE"}
+
+
+def test_certify_report_renders_golden_reports_of_every_version(tmp_path: Path) -> None:
+    from certify.cli import main as cli_main
+
+    for golden in sorted(DATA.glob("report-v*.json")):
+        out = tmp_path / f"{golden.stem}.html"
+        assert cli_main(["report", str(golden), "-o", str(out)]) == 0
+        page = out.read_text()
+        assert load_report(golden).candidate.digest in page
+        if golden.stem == "report-v1.1":  # an info record is shown as such, never as a pass
+            assert "measured, not judged" in page and "st-info" in page
 
 
 def test_unreadable_reports_are_clear_errors(tmp_path: Path) -> None:

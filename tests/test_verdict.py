@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from certify.evidence import Evidence, Status, matches
+from certify.evidence import Evidence, Status, matches, worst
 from certify.policy import policy_from_mapping
 from certify.verdict import Decision, Planned, decide
 
@@ -139,3 +139,21 @@ def test_decide_is_pure() -> None:
 ])
 def test_waiver_matching(pattern: str, ident: str, expected: bool) -> None:
     assert matches(pattern, ident) is expected
+
+
+
+def test_info_never_blocks_and_is_never_missing() -> None:
+    """A figure measured but not judged: counted apart, never a pass, never blocking."""
+    pol = policy(suites={"quality": {}, "adversarial": {}})
+    records = [ev("quality::accuracy", Status.PASSED), ev("quality::roc_auc", Status.INFO),
+               ev("adversarial::robust_accuracy", Status.INFO)]
+    planned = [*PLAN, Planned("adversarial::robust_accuracy", "adversarial")]
+    verdict, _ = decide(pol, records, planned=planned, today=TODAY)
+    assert verdict.decision is Decision.CERTIFIED and not verdict.missing and not verdict.reasons
+    assert verdict.counts["info"] == 2 and verdict.counts["passed"] == 1
+    assert worst([Status.INFO, Status.PASSED]) is Status.PASSED
+    assert worst([Status.INFO]) is Status.INFO
+    # An info record does not stand in for a failure elsewhere.
+    verdict, _ = decide(pol, [*records[1:], ev("quality::accuracy", Status.FAILED)],
+                        planned=planned, today=TODAY)
+    assert verdict.decision is Decision.REJECTED

@@ -1,7 +1,7 @@
 """Signing and verification: in-toto Statements in DSSE envelopes, keys, the release gate.
 
 * :mod:`certify.attest.statement`: the Statement v1 and our predicate
-  (``https://pytest-certify.dev/certification/v0.1``), built from report.json;
+  (``https://pytest-certify.dev/certification/v0.2``), built from report.json;
 * :mod:`certify.attest.dsse`: the pre-authentication encoding, the envelope, a strict parser;
 * :mod:`certify.attest.keys`: key generation, loading, ``SHA256:`` fingerprints, the 0600 rule;
 * :mod:`certify.attest.signer`: the ``Signer`` interface (file and environment keys; a KMS

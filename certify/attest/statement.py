@@ -5,7 +5,7 @@ Statement::
     {"_type": "https://in-toto.io/Statement/v1",
      "subject": [{"name": "<candidate file name>", "digest": {"sha256": "..."}},   # always first
                  {"name": "drift-baseline", "digest": {"sha256": "..."}}],          # when present
-     "predicateType": "https://pytest-certify.dev/certification/v0.1",
+     "predicateType": "https://pytest-certify.dev/certification/v0.2",
      "predicate": {...}}
 
 The drift-baseline digest is :func:`certify.outputs.directory_digest`: the sha256 of the
@@ -36,7 +36,9 @@ from certify.jsonsafe import json_safe
 
 STATEMENT_TYPE: Final = "https://in-toto.io/Statement/v1"
 PREDICATE_PREFIX = "https://pytest-certify.dev/certification/"
-PREDICATE_VERSION = "v0.1"
+PREDICATE_VERSION = "v0.2"
+#: Predicate versions the verifier reads: v0.2 added the per-suite ``info`` count.
+READABLE_PREDICATE_VERSIONS = ("v0.1", "v0.2")
 PREDICATE_TYPE = PREDICATE_PREFIX + PREDICATE_VERSION
 
 
@@ -76,6 +78,7 @@ class SuiteCounts(_Strict):
     failed: int = 0
     errored: int = 0
     skipped: int = 0
+    info: int = 0
     error: str | None = None
 
 
@@ -129,7 +132,7 @@ class Provenance(_Strict):
 
 
 class CertificationPredicate(_Strict):
-    """The predicate of ``https://pytest-certify.dev/certification/v0.1``."""
+    """The predicate of ``https://pytest-certify.dev/certification/v0.2``."""
 
     verdict: Literal["CERTIFIED", "REJECTED", "INCOMPLETE"]
     reasons: list[str] = Field(default_factory=list)
@@ -192,7 +195,8 @@ def build_statement(report: Any, *, report_digest: str, required_suites: list[st
     suites = {
         name: SuiteCounts(required=summary.required, error=summary.error,
                           **{k: int(summary.counts.get(k, 0))
-                             for k in ("passed", "warned", "failed", "errored", "skipped")})
+                             for k in ("passed", "warned", "failed", "errored", "skipped",
+                                       "info")})
         for name, summary in report.suites.items()
     }
     metrics = [

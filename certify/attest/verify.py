@@ -44,7 +44,7 @@ from certify.attest.revocation import RevocationList
 from certify.attest.statement import (
     PREDICATE_PREFIX,
     PREDICATE_TYPE,
-    PREDICATE_VERSION,
+    READABLE_PREDICATE_VERSIONS,
     STATEMENT_TYPE,
     CertificationPredicate,
     Statement,
@@ -263,12 +263,13 @@ def parse_statement(payload: bytes) -> tuple[Statement, CertificationPredicate]:
         raise VerificationError(Reason.STATEMENT_INVALID,
                                 f"not an in-toto Statement v1: {_first_error(exc)}") from None
     ptype = statement.predicate_type
-    if ptype != PREDICATE_TYPE:
+    version = ptype.removeprefix(PREDICATE_PREFIX)
+    if not (ptype.startswith(PREDICATE_PREFIX) and version in READABLE_PREDICATE_VERSIONS):
         if ptype.startswith(PREDICATE_PREFIX):
             raise VerificationError(
                 Reason.PREDICATE_TYPE,
                 f"predicate version {ptype.removeprefix(PREDICATE_PREFIX)!r} is not supported "
-                f"(this harness reads {PREDICATE_VERSION})")
+                f"(this harness reads {', '.join(READABLE_PREDICATE_VERSIONS)})")
         raise VerificationError(Reason.PREDICATE_TYPE,
                                 f"predicateType {ptype!r} is not {PREDICATE_TYPE}")
     try:
