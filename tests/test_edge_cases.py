@@ -185,7 +185,7 @@ def test_monotone_model_passes_its_declared_constraints(tmp_path, ref) -> None:
 def test_same_seed_same_counterexample_and_the_database_replays_it(tmp_path, ref, fitted) -> None:
     from hypothesis.database import DirectoryBasedExampleDatabase
 
-    from certify.suites.edge_cases import database_key
+    from certify.suites.edge_cases.runner import database_key
 
     broken = edge_case_sabotage("nan-crash", fitted, ref)
     first = certify(tmp_path / "a", broken, ref, seed=7, checks=["no_crash"])

@@ -6,6 +6,7 @@ from typing import Any
 
 from certify.jsonsafe import finite
 from certify.suite import SuiteRecord
+from certify.suites.edge_cases.settings import EdgeCasesSettings
 from certify.view import (
     MAX_TABLE_ROWS,
     BarChart,
@@ -43,7 +44,7 @@ def _input_table(value: Any, caption: str) -> Table | None:
                  caption=caption, note="; ".join(note))
 
 
-def panels(record: SuiteRecord[Any]) -> list[Panel]:
+def panels(record: SuiteRecord[EdgeCasesSettings]) -> list[Panel]:
     """The suite's panels, from its recorded data (see :meth:`certify.suite.Suite.panels`)."""
     data = dict(record.data)
     records = list(record.evidence)
