@@ -27,13 +27,10 @@ from certify.errors import ConfigError
 from certify.evidence import Status
 from certify.policy import load_policy
 from certify.session import CertifySession, RunResult
-from certify.suites.validation import (
-    DEFAULT_CHECKS,
-    ValidationSettings,
-    offline_html,
-    plan_checks,
-    stratified_sample,
-)
+from certify.suites.validation.html import offline_html
+from certify.suites.validation.plan import DEFAULT_CHECKS, plan_checks
+from certify.suites.validation.prepare import stratified_sample
+from certify.suites.validation.settings import ValidationSettings
 from certify.verdict import Decision
 from tests.projects import make_project
 

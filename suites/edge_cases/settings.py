@@ -35,9 +35,6 @@ _ACCEPTANCE_HELP = ("(every on_* key: 'predict': must be predicted; 'reject': a 
 class NoiseSpec(BaseModel):
     """Bounded output change under small input noise."""
 
-    # Its public name (re-exported by the package), as the policy reference names its type.
-    __module__ = "certify.suites.edge_cases"
-
     model_config = ConfigDict(extra="forbid")
 
     scale: float = Field(gt=0, le=1, description="Noise per numeric feature, as a fraction of its "

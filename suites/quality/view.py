@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from certify.jsonsafe import finite
 from certify.suite import SuiteRecord
+from certify.suites.quality.settings import QualitySettings
 from certify.view import (
     MAX_TABLE_ROWS,
     BarChart,
@@ -26,7 +25,7 @@ from certify.view import (
 )
 
 
-def panels(record: SuiteRecord[Any]) -> list[Panel]:
+def panels(record: SuiteRecord[QualitySettings]) -> list[Panel]:
     """The suite's panels, from its recorded data (see :meth:`certify.suite.Suite.panels`)."""
     data = dict(record.data)
     settings = record.settings.model_dump(mode="json")
