@@ -7,6 +7,7 @@ every key, its type, its default and its meaning are documented in one place.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from pydantic import BaseModel
@@ -17,8 +18,9 @@ from certify.policy import ColumnOverride, DataSpec, ModelSpec, SigningSpec, Wai
 
 def _type(annotation: Any) -> str:
     text = str(annotation).replace("typing.", "").replace("NoneType", "None")
-    for noise in ("<class '", "'>", "certify.policy.", "certify.evidence.", "datetime."):
+    for noise in ("<class '", "'>", "datetime."):
         text = text.replace(noise, "")
+    text = re.sub(r"\bcertify(?:\.\w+)*\.(?=[A-Z])", "", text)  # our classes by their own name
     if text.startswith("Optional[") and text.endswith("]"):
         text = text[len("Optional["):-1] + " | None"
     return text.replace("|", "\\|")
