@@ -1,9 +1,10 @@
 """Ray for the suites that scale out (load, adversarial, drift): start-up, availability and
 shipping models to workers, in one place.
 
-Local by default: a private Ray instance on loopback with no dashboard, so that all
-its traffic stays on 127.0.0.1 (DESIGN.md). ``RAY_ADDRESS`` (or the policy's
-``ray_address``) joins an existing cluster instead.
+Local by default: a private Ray instance on loopback with no dashboard, so that all its
+traffic stays on 127.0.0.1 (DESIGN.md; ``tests/test_ray_loopback.py`` lists the listening sockets
+of a run's processes). ``RAY_ADDRESS`` (or the policy's ``ray_address``) joins an existing
+cluster instead.
 """
 
 from __future__ import annotations
@@ -18,20 +19,40 @@ from certify.errors import ModelError
 from certify.models import Model, load_model
 from certify.policy import ModelSpec
 
+#: Ray 2.60 turns a loopback node address into the machine's address unless Ray "clusters" are
+#: off for this host (the setting Windows and macOS get by default): off, a local Ray registers
+#: its node as 127.0.0.1 and its GCS, raylet, workers and agents listen on loopback only.
+LOCAL_ONLY_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+LOOPBACK = "127.0.0.1"
+
+
+def local_only() -> None:
+    """Keep a Ray started from this process (and its children) on loopback."""
+    os.environ[LOCAL_ONLY_ENV] = "0"
+    constants = sys.modules.get("ray._private.ray_constants")
+    if constants is not None:  # already imported: the flag was read at import time
+        vars(constants)["ENABLE_RAY_CLUSTER"] = False
+
 
 def ensure_ray(address: str | None = None, *, num_cpus: int | None = None) -> Any:
-    """Initialise Ray once per process and return the ``ray`` module."""
+    """Initialise Ray once per process and return the ``ray`` module.
+
+    Local by default, on loopback only (no dashboard); ``address`` or ``RAY_ADDRESS`` joins an
+    existing cluster instead (what that exposes is the cluster's own configuration).
+    """
+    address = address or os.environ.get("RAY_ADDRESS")
+    if not address:
+        local_only()
     import ray
 
     if ray.is_initialized():
         return ray
-    address = address or os.environ.get("RAY_ADDRESS")
     if address:
         ray.init(address=address, include_dashboard=False, log_to_driver=False,
                  ignore_reinit_error=True)
     else:
         ray.init(
-            _node_ip_address="127.0.0.1",
+            _node_ip_address=LOOPBACK,
             include_dashboard=False,
             num_cpus=num_cpus or os.cpu_count() or 1,
             log_to_driver=False,
