@@ -9,7 +9,7 @@ categories), two columns shifted. The baseline is fitted once (its time is print
 
 What is compared, on the same new data and the same stored reference samples:
 
-* engine: :func:`certify.suites.drift.detect` (schema check, per-feature tests through
+* engine: :func:`certify.suites.drift.engine.detect` (schema check, per-feature tests through
   alibi-detect's ``KSDrift`` / chi-squared on counts, missing-value rates, summaries,
   correction);
 * raw scipy: per numeric column ``scipy.stats.ks_2samp(reference_sample, values,
@@ -107,8 +107,10 @@ def main() -> int:
 
     from certify.data import infer_schema
     from certify.evidence import Threshold
-    from certify.suites.drift import FrameSource, ParquetSource, detect
-    from certify.suites.drift.baseline import DetectorParams, FitOptions, fit_baseline
+    from certify.suites.drift.baseline import DetectorParams
+    from certify.suites.drift.engine import detect
+    from certify.suites.drift.fit import FitOptions, fit_baseline
+    from certify.suites.drift.sources import FrameSource, ParquetSource
 
     t0 = time.perf_counter()
     ref = make_data(args.rows, args.numeric, args.categorical, 1, shift=False)

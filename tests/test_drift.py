@@ -24,10 +24,9 @@ from certify.suites.drift.baseline import (
     MANIFEST,
     DetectorParams,
     DriftBaselineError,
-    FitOptions,
-    fit_baseline,
     load_baseline,
 )
+from certify.suites.drift.fit import FitOptions, fit_baseline
 from tests.projects import make_project
 
 N_REF, N_EVAL = 1500, 1000
@@ -209,7 +208,9 @@ def _baseline(reference: pd.DataFrame, tmp_path: Path, **options: Any):
 
 
 def _check(baseline: Any, frame: pd.DataFrame) -> tuple[Any, dict[str, Any]]:
-    from certify.suites.drift import FrameSource, detect, plan_from_baseline
+    from certify.suites.drift.checks import plan_from_baseline
+    from certify.suites.drift.engine import detect
+    from certify.suites.drift.sources import FrameSource
 
     report = detect(baseline, FrameSource(frame))
     outcomes = {}
@@ -377,7 +378,7 @@ def test_mmd_detects_a_joint_shift_the_marginals_miss(tmp_path: Path) -> None:
 
 
 def test_fdr_correction_is_benjamini_hochberg() -> None:
-    from certify.suites.drift import adjust
+    from certify.suites.drift.stats import adjust
 
     p = [0.01, 0.04, 0.03, 0.2, None]
     assert adjust(p, "bonferroni") == [0.05, 0.2, pytest.approx(0.15), 1.0, None]
@@ -399,7 +400,9 @@ def test_regression_and_multiclass_models_get_prediction_detectors(tmp_path: Pat
     from sklearn.linear_model import LinearRegression, LogisticRegression
 
     from certify.data import infer_schema
-    from certify.suites.drift import FrameSource, detect, plan_from_baseline
+    from certify.suites.drift.checks import plan_from_baseline
+    from certify.suites.drift.engine import detect
+    from certify.suites.drift.sources import FrameSource
 
     rng = np.random.default_rng(21)
 
@@ -463,7 +466,8 @@ def test_high_cardinality_columns_keep_only_frequent_categories(tmp_path: Path) 
 
 @pytest.mark.slow
 def test_ray_executor_gives_the_same_results(tmp_path: Path, reference) -> None:
-    from certify.suites.drift import FrameSource, ParquetSource, detect
+    from certify.suites.drift.engine import detect
+    from certify.suites.drift.sources import FrameSource, ParquetSource
 
     baseline = _baseline(reference, tmp_path)
     frame = make_credit_data(2000, SEED + 100, shift={"new_purpose": "crypto"})

@@ -140,7 +140,8 @@ def test_tampered_baseline_is_refused_even_without_a_certificate(run, capsys, tm
 def test_a_baseline_the_certificate_does_not_name_is_refused(run, capsys, tmp_path) -> None:
     from certify.data import infer_schema
     from certify.evidence import Threshold
-    from certify.suites.drift.baseline import DetectorParams, FitOptions, fit_baseline
+    from certify.suites.drift.baseline import DetectorParams
+    from certify.suites.drift.fit import FitOptions, fit_baseline
 
     ref = make_credit_data(500, 99)
     other = fit_baseline(ref, infer_schema(ref, target=TARGET), sensitive=["income"], seed=1,

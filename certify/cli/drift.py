@@ -21,9 +21,14 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from certify.errors import ExitCode
+
+if TYPE_CHECKING:
+    from certify.models import Model
+    from certify.suites.drift.baseline import Manifest
+    from certify.suites.drift.sources import Source
 
 HELP = "check new data against a certified drift baseline (exit 1 on drift)"
 
@@ -81,7 +86,7 @@ def certified_baseline_digest(certificate: Path, key: Path) -> tuple[str, list[s
                              f"{certificate}: the certificate has no drift-baseline subject")
 
 
-def _load_model(path: Path, manifest: Any) -> Any:
+def _load_model(path: Path, manifest: Manifest) -> Model:
     from certify.data import file_digest
     from certify.errors import ConfigError
     from certify.models import load_model
@@ -105,9 +110,9 @@ def _load_model(path: Path, manifest: Any) -> Any:
     return load_model(spec, path.parent, "model")
 
 
-def _read_data(path: Path) -> Any:
+def _read_data(path: Path) -> Source:
     from certify.data import load_table
-    from certify.suites.drift import FrameSource, ParquetSource
+    from certify.suites.drift.sources import FrameSource, ParquetSource
 
     if not path.is_file():
         from certify.errors import DataError
@@ -121,8 +126,10 @@ def _read_data(path: Path) -> Any:
 def main(args: argparse.Namespace) -> ExitCode:
     from certify.errors import ConfigError
     from certify.evidence import Evidence, Status
-    from certify.suites.drift import NAME, detect, plan_from_baseline
+    from certify.suites.drift import NAME
     from certify.suites.drift.baseline import load_baseline
+    from certify.suites.drift.checks import plan_from_baseline
+    from certify.suites.drift.engine import detect
 
     if (args.certificate is None) != (args.key is None):
         raise ConfigError("--certificate and --key go together: the certificate's signature is "

@@ -7,6 +7,7 @@ from typing import Any
 
 from certify.jsonsafe import finite
 from certify.suite import SuiteRecord
+from certify.suites.drift.settings import DriftSettings
 from certify.view import (
     MAX_TABLE_ROWS,
     BarChart,
@@ -48,7 +49,7 @@ def _quantile_chart(test: dict[str, Any], title: str) -> BarChart | None:
                             axis_label="value"))
 
 
-def panels(record: SuiteRecord[Any]) -> list[Panel]:
+def panels(record: SuiteRecord[DriftSettings]) -> list[Panel]:
     """The suite's panels, from its recorded data (see :meth:`certify.suite.Suite.panels`)."""
     data = dict(record.data)
     panels: list[Panel] = []
@@ -157,10 +158,3 @@ def panels(record: SuiteRecord[Any]) -> list[Panel]:
             note=f"{len(stored) - 200} more in report.json" if len(stored) > 200 else ""))
     return panels
 
-
-_PCT_KEYS = ("latency_ms", "percentiles_ms", "percentiles", "latency")
-_TS_KEYS = ("series", "timeseries", "time_series", "per_second")
-_T_KEYS = ("t", "time_s", "second", "seconds")
-_SUMMARY_KEYS = ("requests", "failures", "error_rate", "throughput_rps", "rps", "elapsed_s",
-                 "stopped_by", "offered", "unsent", "server_cpu_pct", "server_died",
-                 "generator_saturated", "generator_error", "duration_s", "users", "rate", "mode")
