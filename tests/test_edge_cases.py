@@ -452,3 +452,48 @@ def test_more_broken_models_are_rejected_by_their_check(tmp_path, ref, fitted, w
     assert session.decide()[0].decision is Decision.REJECTED
     assert counterexample(session, check)["observed"]
     session.abort()
+
+
+class ByNameClassifier(_EdgeCaseWrapper):
+    """The usual wrapper: selects its columns by name, so pandas refuses a frame without one
+    with ``KeyError: "['income'] not in index"``. It does not declare ``feature_names_in_``, so
+    the adapter hands it every frame as it is (the model does its own column handling)."""
+
+    def __init__(self, base: Any = None) -> None:
+        self.base = base
+
+    def fit(self, X: Any, y: Any) -> Any:  # noqa: N803
+        super().fit(X, y)
+        self.columns_ = list(self.feature_names_in_)
+        del self.feature_names_in_
+        return self
+
+    def _proba(self, X: Any) -> Any:  # noqa: N803
+        return self.base.predict_proba(X[self.columns_])
+
+
+class UnrelatedKeyErrorClassifier(ByNameClassifier):
+    """Fails a frame without a column with a KeyError about something else (a bug)."""
+
+    def _proba(self, X: Any) -> Any:  # noqa: N803
+        if not set(self.columns_) <= set(X.columns):
+            raise KeyError("cache entry v2")
+        return super()._proba(X)
+
+
+@pytest.mark.slow
+def test_a_missing_column_refused_by_name_is_a_clean_rejection(tmp_path, ref, fitted) -> None:
+    """A LookupError naming the missing column is the idiomatic refusal (issue 14, item 1);
+    one about something else is still a crash."""
+    by_name = ByNameClassifier(fitted).fit(ref[FEATURES], ref[TARGET])
+    session = certify(tmp_path / "a", by_name, ref, seed=5, checks=["no_crash"])
+    record = session.evidence["edge_cases::no_crash"]
+    assert record.status is Status.PASSED, record.reason
+    acceptance = session.suites["edge_cases"].result.acceptance
+    assert acceptance["missing_column"]["rejected"] > 0 and not acceptance["missing_column"]["crashed"]
+    session.abort()
+    other = UnrelatedKeyErrorClassifier(fitted).fit(ref[FEATURES], ref[TARGET])
+    session = certify(tmp_path / "b", other, ref, seed=5, checks=["no_crash"])
+    record = session.evidence["edge_cases::no_crash"]
+    assert record.status is Status.FAILED and "cache entry v2" in record.reason, record.reason
+    session.abort()

@@ -117,9 +117,13 @@ class Timeout:
 class Caller:
     """Calls the model under the watchdog and classifies what happened."""
 
-    def __init__(self, model: Model, settings: EdgeCasesSettings) -> None:
+    def __init__(self, model: Model, settings: EdgeCasesSettings,
+                 features: list[str] | None = None) -> None:
         self.model = model
         self.settings = settings
+        #: The schema's feature columns (what a frame without a column lacks, when the model
+        #: does not say which columns it needs).
+        self.features = list(features or [])
         self.worker = Worker(settings.model_threads)
         self.hung: Timeout | None = None
         self.check = ""
@@ -141,10 +145,26 @@ class Caller:
         self.seconds.append(slot.seconds)
         return slot
 
+    def _missing_column_refused(self, exc: BaseException, case: Case) -> bool:
+        """A frame without one of the model's columns, refused the idiomatic way: a
+        ``LookupError`` (pandas' ``KeyError`` from ``X[FEATURES]``) that names the missing column.
+        An ``IndexError`` is not a refusal: it is what positional code hits by accident."""
+        if "missing_column" not in case.kinds or not isinstance(exc, LookupError) \
+                or isinstance(exc, IndexError):
+            return False
+        expected = self.model.features or self.features
+        missing = [c for c in expected if c not in set(map(str, case.frame.columns))]
+        return any(column in str(exc) for column in missing)
+
     def _kind(self, exc: BaseException, case: Case) -> CallKind:
-        """What an exception of the model means: a clean rejection, a bad output, a crash."""
+        """What an exception of the model means: a clean rejection, a bad output, a crash.
+
+        Clean rejections: ``RejectedInput`` (an HTTP 4xx), an exception of a class listed in
+        ``reject_exceptions`` (``ValueError`` and ``TypeError`` by default), and per input kind:
+        a missing column refused with a ``LookupError`` naming it. Anything else is a crash."""
         model = self.model
-        if isinstance(exc, RejectedInput) or self._clean(exc):
+        if isinstance(exc, RejectedInput) or self._clean(exc) \
+                or self._missing_column_refused(exc, case):
             return "rejected"
         if isinstance(exc, ModelError) and model.features is not None and (
                 set(model.features) - set(map(str, case.frame.columns))):

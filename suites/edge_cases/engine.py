@@ -71,7 +71,7 @@ def run(ctx: SuiteContext[EdgeCasesSettings]) -> EdgeCasesResult:
     """Run every planned check against the candidate, one after the other."""
     s = ctx.settings
     gen = InputGenerator(ctx.data, s, ctx.sensitive_columns)
-    caller = Caller(ctx.candidate, s)
+    caller = Caller(ctx.candidate, s, list(ctx.data.schema.features))
     acceptance: dict[str, dict[str, int]] = {}
     probe = Probe(s, ctx.candidate, gen, caller, acceptance)
     runner = Runner(s, caller, ctx.seed, ctx.output_root / "hypothesis-db", gen.features)
