@@ -106,7 +106,7 @@ def evidence(session: CertifySession) -> dict[str, Any]:
 
 # -- the threat model's plausibility rules (no ART needed) -------------------------------------
 def test_plausible_rows_clip_round_toward_original_and_keep_frozen() -> None:
-    from certify.suites.adversarial import AttackSpace
+    from certify.suites.adversarial.space import AttackSpace
 
     space = AttackSpace(columns=["a", "n"], mean=np.array([0.0, 10.0]), std=np.array([2.0, 4.0]),
                         raw_lo=np.array([-1.0, 0.0]), raw_hi=np.array([3.0, 20.0]),

@@ -1,0 +1,129 @@
+"""The suite's checks, one small function each: ``(result, settings) -> Outcome``.
+
+An attack that hit its query or time budget errors the checks that depend on it (with the
+reason), never passes them; a check without a threshold records its metric and passes, except
+``robust_accuracy`` with neither threshold nor baseline, which errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from certify.evidence import Artifact, Direction, Outcome, Status, Threshold, compare
+from certify.jsonsafe import finite
+from certify.suites.adversarial.results import AdversarialResult
+from certify.suites.adversarial.settings import AdversarialSettings
+
+
+def _base_metrics(result: AdversarialResult) -> dict[str, Any]:
+    return {"epsilon": result.epsilon, "norm": result.norm, "sample_size": result.sample_size,
+            "seed": result.seed, "features": result.columns, "executor": result.executor,
+            "workers": result.workers, "shards": result.shards}
+
+
+def _incomplete(result: AdversarialResult, roles: tuple[str, ...],
+                metrics: dict[str, Any]) -> Outcome | None:
+    """Errored when an attack of ``roles`` ran out of budget."""
+    bad = [result.models[r] for r in roles if r in result.models and result.models[r].budget_reason]
+    if not bad:
+        return None
+    reason = "; ".join(f"{m.role} attack incomplete: {m.budget_reason}" for m in bad)
+    return Outcome(status=Status.ERRORED, reason=reason, metrics=metrics)
+
+
+def _judged(metric: str, value: float, s: AdversarialSettings, direction: Direction, subject: str,
+            metrics: dict[str, Any], artifacts: list[Artifact] | None = None) -> Outcome:
+    """``value`` against the policy's threshold of ``metric`` (which is set)."""
+    return Outcome.from_comparisons([compare(metric, value, s.limits()[metric], direction)],
+                                    subject=subject, metrics=metrics, artifacts=artifacts)
+
+
+def clean_accuracy(result: AdversarialResult, s: AdversarialSettings) -> Outcome:
+    c, b = result.candidate, result.baseline
+    metrics = {**_base_metrics(result), "candidate": c.clean_accuracy,
+               "baseline": b.clean_accuracy if b else None}
+    if finite(c.clean_accuracy) is None:
+        why = f": {c.budget_reason}" if c.budget_reason else ""
+        return Outcome(status=Status.ERRORED, metrics=metrics,
+                       reason=f"no clean accuracy was measured{why}")
+    if "clean_accuracy" in s.limits():
+        return _judged("clean_accuracy", c.clean_accuracy, s, Direction.MIN,
+                       f"clean accuracy on {result.sample_size} rows", metrics)
+    return Outcome(status=Status.PASSED, metrics=metrics,
+                   reason=f"clean accuracy {c.clean_accuracy:.4f} on {result.sample_size} rows "
+                          "(no threshold set)")
+
+
+def robust_accuracy(result: AdversarialResult, s: AdversarialSettings) -> Outcome:
+    c, b = result.candidate, result.baseline
+    metrics = {**_base_metrics(result), "candidate": c.robust_accuracy,
+               "baseline": b.robust_accuracy if b else None,
+               "attack": c.attack, "completed_rows": c.completed, "attacked_rows": c.attacked,
+               "fast_path": c.fast, "fast_path_mismatches": c.fast_mismatches,
+               "notes": result.notes,
+               "curve": {"epsilons": result.grid, "candidate": c.curve,
+                         "baseline": b.curve if b else None}}
+    arts = list(result.artifacts)
+    incomplete = _incomplete(result, ("candidate",), metrics)
+    if incomplete is not None:
+        incomplete.artifacts = arts
+        return incomplete
+    subject = f"robust accuracy {c.robust_accuracy:.4f} at epsilon {s.epsilon} ({c.attack})"
+    if "robust_accuracy" in s.limits():
+        return _judged("robust_accuracy", c.robust_accuracy, s, Direction.MIN, subject, metrics,
+                       artifacts=arts)
+    if b is None:
+        return Outcome(status=Status.ERRORED, metrics=metrics, artifacts=arts,
+                       reason=f"{subject}: no baseline and no thresholds.robust_accuracy in "
+                              "[suites.adversarial]: nothing to certify robustness against")
+    return Outcome(status=Status.PASSED, metrics=metrics, artifacts=arts,
+                   reason=f"{subject}; judged against the baseline by adversarial::regression")
+
+
+def attack_success_rate(result: AdversarialResult, s: AdversarialSettings) -> Outcome:
+    c, b = result.candidate, result.baseline
+    metrics = {**_base_metrics(result), "candidate": c.success_rate,
+               "baseline": b.success_rate if b else None, "attack": c.attack,
+               "flipped_rows": c.flipped_count, "correct_rows": c.correct_completed}
+    incomplete = _incomplete(result, ("candidate",), metrics)
+    if incomplete is not None:
+        return incomplete
+    subject = f"{c.flipped_count} of {c.correct_completed} correct rows flipped ({c.attack})"
+    if "attack_success_rate" in s.limits():
+        return _judged("attack_success_rate", c.success_rate, s, Direction.MAX, subject, metrics,
+                       artifacts=list(result.artifacts))
+    return Outcome(status=Status.PASSED, metrics=metrics, reason=f"{subject} (no threshold set)")
+
+
+def min_perturbation(result: AdversarialResult, s: AdversarialSettings) -> Outcome:
+    c, b = result.candidate, result.baseline
+    dist = c.perturbation()
+    median = dist["quantiles"]["p50"]
+    metrics = {**_base_metrics(result), "attack": c.attack, "median": median,
+               "quantiles": dist["quantiles"], "not_found": dist["not_found"],
+               "baseline_quantiles": (b.perturbation()["quantiles"]
+                                      if b is not None and b.kind == "black-box" else None)}
+    incomplete = _incomplete(result, ("candidate",), metrics)
+    if incomplete is not None:
+        return incomplete
+    shown = "none found" if median is None else f"{median:.4g}"
+    subject = f"median minimal perturbation {shown} (std units, L{result.norm})"
+    if "min_perturbation_median" in s.limits():
+        value = float("inf") if median is None else median
+        return _judged("min_perturbation_median", value, s, Direction.MIN, subject, metrics)
+    return Outcome(status=Status.PASSED, metrics=metrics, reason=f"{subject} (no threshold set)")
+
+
+def regression(result: AdversarialResult, s: AdversarialSettings) -> Outcome:
+    c, b = result.candidate, result.models["baseline"]
+    diff = c.robust_accuracy - b.robust_accuracy
+    metrics = {**_base_metrics(result), "candidate": c.robust_accuracy,
+               "baseline": b.robust_accuracy, "diff": diff, "margin": s.margin,
+               "candidate_attack": c.attack, "baseline_attack": b.attack,
+               "same_attack": c.attack == b.attack}
+    incomplete = _incomplete(result, ("candidate", "baseline"), metrics)
+    if incomplete is not None:
+        return incomplete
+    return Outcome.from_comparisons(
+        [compare("robust_accuracy_diff", diff, Threshold(fail=-s.margin), Direction.MIN)],
+        subject=f"robust accuracy {c.robust_accuracy:.4f} vs baseline {b.robust_accuracy:.4f} "
+                f"({c.attack} / {b.attack})", metrics=metrics)
