@@ -132,7 +132,7 @@ def _context(tmp: Path, url: str, settings: dict[str, Any]) -> Any:
     from certify.demo import SEED, make_credit_data
     from certify.policy import policy_from_mapping
     from certify.suite import SuiteContext
-    from certify.suites.load.suite import LoadSettings
+    from certify.suites.load import LoadSettings
 
     data_dir = tmp / "data"
     data_dir.mkdir(exist_ok=True)
@@ -154,7 +154,7 @@ def _context(tmp: Path, url: str, settings: dict[str, Any]) -> Any:
 
 def _suite_run(tmp: Path, url: str, *, users: int, duration: float, gen_cpus: list[int],
                workers: int = 1) -> dict[str, Any]:
-    from certify.suites.load.suite import LoadSuite
+    from certify.suites.load import LoadSuite
 
     settings = {"profiles": ["steady"], "duration_s": duration, "warmup_s": 1.0,
                 "workers": workers, "users": users, "body_pool": 1, "generator_cpus": gen_cpus,
@@ -173,10 +173,10 @@ def _suite_run(tmp: Path, url: str, *, users: int, duration: float, gen_cpus: li
 
 
 def _body(tmp: Path, url: str) -> str:
-    from certify.suites.load.suite import LoadSuite
+    from certify.suites.load.target import request_bodies
 
     ctx = _context(tmp, url, {"body_pool": 1})
-    bodies, _ = LoadSuite()._bodies(ctx, "instances")
+    bodies, _ = request_bodies(ctx, "instances")
     return bodies[0]
 
 

@@ -138,7 +138,7 @@ def test_fast_model_meets_its_slos_with_exact_merged_histograms(tmp_path: Path, 
         text = path.read_text()
         assert not any(value in text for value in income), path.name
     example = json.loads((run_dir / "artifacts" / "load" / "request-example.json").read_text())
-    assert example["first_row_masked"]["income"].startswith("sha256:")
+    assert example["first_row_masked"]["income"].startswith("masked:")
     data = session.suites["load"].suite.report_data(session.suites["load"].ctx, result)
     assert set(data["profiles"]) == {"steady", "spike"} and data["baseline"] is None
     spike = data["profiles"]["spike"]
@@ -242,13 +242,13 @@ def test_saturated_generator_errors_or_warns_as_the_policy_says(tmp_path: Path, 
     assert session.decide()[0].decision is Decision.INCOMPLETE
     session.abort()
     # the same measured run judged under on_saturated = "warn"
-    from certify.suites.load.suite import LoadSettings, LoadSuite
+    from certify.suites.load import LoadSettings, checks
 
     state = session.suites["load"]
     run = state.result.runs[("candidate", "steady")]
     assert run.saturated and "% of a core" in run.saturated
     warn = LoadSettings.model_validate({**FAST, "on_saturated": "warn"})
-    outcome = LoadSuite()._judge(warn, state.result, run, "error_rate", Threshold(fail=0.01))
+    outcome = checks.judge(state.result, run, warn, "error_rate", Threshold(fail=0.01))
     assert outcome.status is Status.WARNED and "saturated" in outcome.reason
 
 
@@ -308,7 +308,7 @@ def test_more_generators_than_the_cluster_holds_is_a_clear_error(tmp_path: Path,
 
 
 def test_remote_endpoint_needs_allow_remote(tmp_path: Path, ref: Any, fitted: Any) -> None:
-    from certify.suites.load.suite import LoadSuite
+    from certify.suites.load.target import open_target
 
     policy = make_project(tmp_path, candidate=fitted, baseline=None, reference=ref,
                           n_evaluation=50, suites={"load": FAST})
@@ -326,7 +326,7 @@ def test_remote_endpoint_needs_allow_remote(tmp_path: Path, ref: Any, fitted: An
             predictions_field = "predictions"
 
     with pytest.raises(ConfigError, match="allow_remote"):
-        LoadSuite()._target(ctx, Remote(), "candidate")
+        open_target(ctx, Remote(), "candidate")  # type: ignore[arg-type]
     session.abort()
 
 
@@ -353,8 +353,7 @@ def test_histograms_merge_exactly() -> None:
 
 
 def _synthetic(values_us: list[float]) -> Any:
-    from certify.suites.load import histogram
-    from certify.suites.load.suite import LoadResult, ProfileRun
+    from certify.suites.load import LoadResult, ProfileRun, histogram
 
     h = histogram.new()
     for v in values_us:
@@ -372,44 +371,42 @@ def _synthetic(values_us: list[float]) -> Any:
 
 
 def test_delayed_ack_cluster_warns() -> None:
-    from certify.suites.load.suite import LoadSettings, LoadSuite
+    from certify.suites.load import LoadSettings, checks
 
     s = LoadSettings()
-    suite = LoadSuite()
     nagle = _synthetic([40_000 + 50 * i for i in range(100)] + [2_000] * 20)
     fine = _synthetic([1_000 + 300 * i for i in range(120)])
-    warned = suite._delayed_ack(s, nagle)
+    warned = checks.delayed_ack(nagle, s)
     assert warned.status is Status.WARNED and "delayed ACK" in warned.reason
-    assert suite._delayed_ack(s, fine).status is Status.PASSED
+    assert checks.delayed_ack(fine, s).status is Status.PASSED
     # a broad distribution whose middle happens to be near 40 ms is no delayed-ACK cluster
     import random
 
     rng = random.Random(1)
     broad = _synthetic([rng.gauss(40_000, 5_000) for _ in range(2000)])
-    assert suite._delayed_ack(s, broad).status is Status.PASSED
+    assert checks.delayed_ack(broad, s).status is Status.PASSED
 
 
 def test_judging_order_generator_server_saturation() -> None:
-    from certify.suites.load.suite import LoadSettings, LoadSuite
+    from certify.suites.load import LoadSettings, checks
 
     s = LoadSettings()
-    suite = LoadSuite()
     result = _synthetic([5_000] * 50)
     run = result.runs[("candidate", "steady")]
     threshold = Threshold(fail=100.0)
-    assert suite._judge(s, result, run, "p95_ms", threshold).status is Status.PASSED
+    assert checks.judge(result, run, s, "p95_ms", threshold).status is Status.PASSED
     run.saturated = "generator 0 used 97% of a core (limit 80%)"
-    assert suite._judge(s, result, run, "p95_ms", threshold).status is Status.ERRORED
+    assert checks.judge(result, run, s, "p95_ms", threshold).status is Status.ERRORED
     run.server_died = "1 of 1 server process(es) died (exit code -9)"
-    out = suite._judge(s, result, run, "p95_ms", threshold)
+    out = checks.judge(result, run, s, "p95_ms", threshold)
     assert out.status is Status.FAILED and "server died" in out.reason
     run.generator_error = "generator 0: Locust process died"
-    assert suite._judge(s, result, run, "p95_ms", threshold).status is Status.ERRORED
+    assert checks.judge(result, run, s, "p95_ms", threshold).status is Status.ERRORED
     # a hung server: requests went out, none came back
     hung = _synthetic([])
     hung_run = hung.runs[("candidate", "steady")]
     hung_run.issued = 4
-    out = suite._judge(s, hung, hung_run, "p95_ms", threshold)
+    out = checks.judge(hung, hung_run, s, "p95_ms", threshold)
     assert out.status is Status.FAILED and "hung" in out.reason
 
 

@@ -20,6 +20,14 @@ same way (``compare_baseline``); ``load::delayed_ack`` warns when latencies clus
 process, or a listener error makes the profile's checks ``errored`` (``on_saturated =
 "warn"`` warns instead for saturation); a server that dies, hangs or answers 5xx fails them.
 
+Modules, one job each: :mod:`.settings` (the policy section), :mod:`.suite` (the
+:class:`~certify.suite.Suite`), :mod:`.engine` (the run, callable without pytest; with
+:mod:`.target` what is loaded and with what, :mod:`.plan` the traffic shapes, :mod:`.merge` the
+generators' results merged, :mod:`.result` the typed result), :mod:`.checks` (one function per
+check), :mod:`.view` (the panels); and what runs in other processes: :mod:`.server`,
+:mod:`.generator` (Ray actors), ``_locust_worker``, with :mod:`.histogram`, :mod:`.probe` and
+:mod:`.procs`.
+
 ``report_data`` keys:
 
 * ``target``: ``{"kind": "served"|"url", "url", "server_workers"}`` (a user URL's query
@@ -46,15 +54,27 @@ process, or a listener error makes the profile's checks ``errored`` (``on_satura
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["LoadSettings", "LoadSuite"]
+if TYPE_CHECKING:
+    from certify.suites.load.result import LoadResult, ProfileRun
+    from certify.suites.load.settings import LoadSettings
+    from certify.suites.load.suite import LoadSuite
+
+__all__ = ["LoadResult", "LoadSettings", "LoadSuite", "ProfileRun"]
+
+#: Public name -> the module of this package that defines it.
+_LAZY = {"LoadSuite": "suite", "LoadSettings": "settings", "LoadResult": "result",
+         "ProfileRun": "result"}
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy: the Locust and server subprocesses import this package and must stay light.
-    if name in ("LoadSuite", "LoadSettings"):
-        from certify.suites.load import suite
-
-        return getattr(suite, name)
-    raise AttributeError(name)
+    # Lazy on purpose: the server and Locust processes (``python -m certify.suites.load.server``,
+    # ``..._locust_worker``) and the generator's Ray actors import this package first, and must
+    # stay light: the suite's modules pull in pydantic, pandas and the core (over a second),
+    # and nothing may be imported into a Locust process before gevent patches it.
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

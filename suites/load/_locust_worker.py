@@ -36,6 +36,9 @@ import traceback
 from collections import Counter
 from typing import Any
 
+# hdrh only (ctypes, zlib, base64): nothing gevent patches, safe before Locust's import.
+from certify.suites.load import histogram
+
 #: Seconds between CPU samples of this process.
 CPU_SAMPLE_S = 1.0
 #: Period of the event-loop lag probe.
@@ -101,8 +104,6 @@ class _Schedule:
 
 class _State:
     def __init__(self) -> None:
-        from certify.suites.load import histogram
-
         self.hist = histogram.new()
         self.fail_hist = histogram.new()
         self.series: dict[int, dict[str, Any]] = {}
@@ -124,8 +125,6 @@ class _State:
 
 
 def _series_slot(state: _State, second: int) -> dict[str, Any]:
-    from certify.suites.load import histogram
-
     slot = state.series.get(second)
     if slot is None:
         slot = state.series[second] = {"ok": 0, "fail": 0, "hist": histogram.new()}
@@ -139,8 +138,6 @@ def run_profile(target: dict[str, Any], setup: dict[str, Any], cmd: dict[str, An
     import psutil
     from locust.env import Environment
     from locust.event import Events
-
-    from certify.suites.load import histogram
 
     state = _State()
     state_box[0] = state

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import select
 import signal
 import socket
 import subprocess
@@ -28,42 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from certify.errors import SuiteError
+from certify.jsonsafe import one_line
+from certify.suites.load.procs import LineReader, tail
+
 #: Bytes of a Locust process's stderr quoted in an error.
 STDERR_TAIL = 600
-
-
-def _tail(path: Path, limit: int = STDERR_TAIL) -> str:
-    try:
-        data = path.read_bytes()[-4000:].decode(errors="replace")
-    except OSError:
-        return ""
-    lines = [ln for ln in data.splitlines() if ln.strip()]
-    return " | ".join(lines[-4:])[-limit:]
-
-
-class _LineReader:
-    """Read newline-terminated lines from a pipe with a deadline (no threads)."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self.buffer = b""
-
-    def readline(self, deadline: float) -> bytes | None:
-        """One line, ``b""`` at EOF, or None when the deadline passed first."""
-        while b"\n" not in self.buffer:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            ready, _, _ = select.select([self.fd], [], [], min(left, 0.5))
-            if not ready:
-                continue
-            chunk = os.read(self.fd, 1 << 16)
-            if not chunk:
-                rest, self.buffer = self.buffer, b""
-                return rest
-            self.buffer += chunk
-        line, _, self.buffer = self.buffer.partition(b"\n")
-        return line + b"\n"
 
 
 class GeneratorActor:
@@ -73,9 +42,13 @@ class GeneratorActor:
         self.setup = dict(setup)
         self.affinity = affinity
         self.proc: subprocess.Popen[bytes] | None = None
-        self.reader: _LineReader | None = None
+        self.reader: LineReader | None = None
         self.dir = Path(tempfile.mkdtemp(prefix="certify-locust-"))
         self.stderr_path = self.dir / "stderr.log"
+
+    def _stderr(self) -> str:
+        """The end of the Locust process's stderr, for an error."""
+        return tail(self.stderr_path, STDERR_TAIL, 4)
 
     def info(self) -> dict[str, Any]:
         import ray
@@ -103,7 +76,7 @@ class GeneratorActor:
             with contextlib.suppress(OSError):
                 os.sched_setaffinity(self.proc.pid, self.affinity)
         assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.reader = _LineReader(self.proc.stdout.fileno())
+        self.reader = LineReader(self.proc.stdout.fileno())
         self.proc.stdin.write((json.dumps(setup) + "\n").encode())
         self.proc.stdin.flush()
         line = self.reader.readline(time.monotonic() + timeout_s)
@@ -114,7 +87,7 @@ class GeneratorActor:
         if not line:
             code = self.proc.wait(timeout=5)
             return {**info, "error": f"Locust process exited with code {code} while starting: "
-                                     f"{_tail(self.stderr_path)}"}
+                                     f"{self._stderr()}"}
         ready = json.loads(line)
         return {**info, "locust_pid": ready.get("pid"), "locust": ready.get("locust")}
 
@@ -125,14 +98,14 @@ class GeneratorActor:
             code = None if proc is None else proc.returncode
             return {"index": self.setup.get("index"),
                     "error": f"Locust process is not running (exit code {code}): "
-                             f"{_tail(self.stderr_path)}"}
+                             f"{self._stderr()}"}
         assert proc.stdin is not None
         try:
             proc.stdin.write((json.dumps(profile) + "\n").encode())
             proc.stdin.flush()
         except OSError as exc:
             return {"index": self.setup.get("index"),
-                    "error": f"Locust process pipe closed ({exc}): {_tail(self.stderr_path)}"}
+                    "error": f"Locust process pipe closed ({exc}): {self._stderr()}"}
         line = reader.readline(time.monotonic() + timeout_s)
         if line is None:
             self.kill()
@@ -146,7 +119,7 @@ class GeneratorActor:
                 code = None
             return {"index": self.setup.get("index"),
                     "error": f"Locust process died during profile {profile['name']} "
-                             f"(exit code {code}) {_tail(self.stderr_path)}".rstrip()}
+                             f"(exit code {code}) {self._stderr()}".rstrip()}
         result: dict[str, Any] = json.loads(line)
         return result
 
@@ -190,8 +163,6 @@ class GeneratorPool:
 
     def __init__(self, ray: Any, count: int, setup: dict[str, Any], *, num_cpus: float,
                  affinity: list[int] | None = None) -> None:
-        from certify.errors import SuiteError
-
         self.ray = ray
         total = float(ray.cluster_resources().get("CPU", 0))
         if count * num_cpus > total:
@@ -209,8 +180,6 @@ class GeneratorPool:
 
     def start(self, timeout_s: float) -> None:
         """Wait for every actor and its Locust process; raise SuiteError if any is missing."""
-        from certify.errors import SuiteError
-
         refs = {w.handle.start.remote(timeout_s): w for w in self.workers}
         done, pending = self.ray.wait(list(refs), num_returns=len(refs), timeout=timeout_s + 10)
         for ref in pending:
@@ -221,7 +190,7 @@ class GeneratorPool:
             try:
                 info = self.ray.get(ref, timeout=10)
             except Exception as exc:  # noqa: BLE001 - a dead actor is an error for that worker
-                worker.error = f"actor failed: {_one_line(exc)}"
+                worker.error = f"actor failed: {one_line(exc)}"
                 continue
             worker.info = info
             worker.error = info.get("error")
@@ -267,7 +236,7 @@ class GeneratorPool:
                 result = self.ray.get(ref, timeout=10)
             except Exception as exc:  # noqa: BLE001 - dead actor: errored, not a hang
                 result = {"index": worker.index,
-                          "error": f"generator actor {worker.index} died: {_one_line(exc)}"}
+                          "error": f"generator actor {worker.index} died: {one_line(exc)}"}
             result.setdefault("index", worker.index)
             results.append(result)
         return results
@@ -283,8 +252,3 @@ class GeneratorPool:
             with contextlib.suppress(Exception):
                 self.ray.kill(worker.handle, no_restart=True)
 
-
-def _one_line(exc: BaseException) -> str:
-    text = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
-    first = text[0] if text else ""
-    return f"{type(exc).__name__}: {first}"[:300]

@@ -40,18 +40,11 @@ from pathlib import Path
 from typing import Any
 
 from certify.errors import SuiteError
+from certify.jsonsafe import json_safe
+from certify.suites.load.procs import tail
 
 #: Seconds a worker gets to finish in-flight requests on shutdown.
 GRACEFUL_S = 2
-
-
-def _tail(path: Path, limit: int = 500) -> str:
-    try:
-        data = path.read_bytes()[-4000:].decode(errors="replace")
-    except OSError:
-        return ""
-    lines = [ln for ln in data.splitlines() if ln.strip()]
-    return " | ".join(lines[-3:])[-limit:]
 
 
 class ModelServer:
@@ -157,7 +150,7 @@ class ModelServer:
                        else f"not ready after {timeout_s:.0f} s")
                 self.stop()
                 raise SuiteError(f"load: {self.label} server worker {i} {why}: "
-                                 f"{_tail(self.dir / f'worker-{i}.log')}")
+                                 f"{tail(self.dir / f'worker-{i}.log', 500, 3)}")
             doc = json.loads(line)
             if doc.get("error"):
                 self.stop()
@@ -258,16 +251,6 @@ def _node_ip() -> str:
 
 
 # -- the worker process ----------------------------------------------------------------------
-def _jsonable(value: Any) -> Any:
-    import math
-
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def create_app(model: Any, config: dict[str, Any]) -> Any:
     """The Starlette app: ``POST /`` scores rows, ``GET /health`` answers ok."""
     import pandas as pd
@@ -308,9 +291,9 @@ def create_app(model: Any, config: dict[str, Any]) -> Any:
             return bad(400, f"rejected: {exc}")
         except Exception as exc:  # noqa: BLE001 - a crash of the model is the server's 500
             return bad(500, f"{type(exc).__name__}: {exc}")
-        out: dict[str, Any] = {"predictions": [_jsonable(v) for v in predictions]}
+        out: dict[str, Any] = {"predictions": json_safe(predictions)}
         if proba is not None:
-            out["probabilities"] = [[_jsonable(v) for v in row] for row in proba.tolist()]
+            out["probabilities"] = json_safe(proba)
         return Response(json.dumps(out, separators=(",", ":")), media_type="application/json")
 
     async def health(request: Request) -> Response:
