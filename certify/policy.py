@@ -161,6 +161,21 @@ class SigningSpec(_Strict):
     )
 
 
+class IsolationSpec(_Strict):
+    """Where the candidate and baseline run: in a worker process each, so that a model that
+    segfaults, exits, eats memory or hangs in C code fails its checks instead of ending the run."""
+
+    mode: Literal["process", "none"] = Field(
+        default="process", description="'process': each in-process model answers from a worker "
+        "process; 'none': in the run's own process (only for models you trust not to crash).")
+    memory_limit_mb: float | None = Field(
+        default=None, gt=0, description="Largest memory (RSS, MiB) a model's process may use "
+        "before it is stopped (default: half of the machine's memory).")
+    call_timeout_s: float = Field(
+        default=300.0, gt=0, description="Longest a single model call may take before the "
+        "model's process is stopped (the edge_cases suite uses its own, shorter deadline_s).")
+
+
 class Waiver(_Strict):
     """A failed check accepted until a date: it counts as warned, citing the waiver."""
 
@@ -204,6 +219,8 @@ class PolicyBase(_Strict):
         description="Where 'certify run' collects the project's own @pytest.mark.certify checks "
                     "(default: the policy's folder, as 'pytest --certify' does).",
     )
+    isolation: IsolationSpec = Field(default_factory=IsolationSpec,
+                                     description="Where the models run (crash containment).")
     signing: SigningSpec = Field(default_factory=SigningSpec,
                                  description="Signing key and certificate lifetime.")
     waivers: list[Waiver] = Field(default_factory=list,

@@ -13,7 +13,15 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from certify.policy import ColumnOverride, DataSpec, ModelSpec, SigningSpec, Waiver, policy_model
+from certify.policy import (
+    ColumnOverride,
+    DataSpec,
+    IsolationSpec,
+    ModelSpec,
+    SigningSpec,
+    Waiver,
+    policy_model,
+)
 
 
 def _type(annotation: Any) -> str:
@@ -64,6 +72,7 @@ def policy_reference() -> str:
         ("[candidate] and [baseline]", ModelSpec),
         ("[data]", DataSpec),
         ("[data.columns.<column>]", ColumnOverride),
+        ("[isolation]", IsolationSpec),
         ("[signing]", SigningSpec),
         ("[[waivers]]", Waiver),
     ]

@@ -17,6 +17,7 @@ from typing import Any
 
 from certify.errors import ModelError
 from certify.models import Model, load_model
+from certify.models.isolated import in_process
 from certify.policy import ModelSpec
 
 #: Ray 2.60 turns a loopback node address into the machine's address unless Ray "clusters" are
@@ -107,6 +108,7 @@ def ship_model(model: Model, spec: ModelSpec | None, base_dir: Path, role: str) 
     :class:`ModelReload` from its policy entry."""
     from ray import cloudpickle  # the serialiser Ray itself will use for the model
 
+    model = in_process(model)  # a Ray worker is a process apart already
     try:
         cloudpickle.dumps(model)
         return model

@@ -25,7 +25,9 @@ from certify.environment import fingerprint, provenance
 from certify.errors import CertifyError, ConfigError
 from certify.evidence import Comparison, Evidence, Outcome, Status, matches, worst
 from certify.jsonsafe import one_line
+from certify.masking import Masker
 from certify.models import Model, load_model
+from certify.models.isolated import IsolatedModel, Limits, isolate
 from certify.outputs import (
     DRIFT_BASELINE,
     REPORT_JSON,
@@ -34,7 +36,7 @@ from certify.outputs import (
     directory_digest,
     directory_manifest,
 )
-from certify.policy import Policy
+from certify.policy import ModelSpec, Policy
 from certify.registry import reporters
 from certify.report import DataInfo, ModelInfo, Report, RunRecord, SuiteSummary, WaiverInfo
 from certify.suite import CheckSpec, Suite, SuiteContext
@@ -104,6 +106,7 @@ class CertifySession:
         self.signer: Signer | None = None
         self.candidate: Model
         self.baseline: Model | None = None
+        self._models: list[Model] = []
         self.data: Dataset
 
     # -- set-up and planning -----------------------------------------------------------
@@ -133,9 +136,9 @@ class CertifySession:
             overrides=policy.data.columns, sensitive=policy.sensitive_columns,
         )
         self._check_columns()
-        self.candidate = load_model(policy.candidate, policy.base_dir, "candidate")
+        self.candidate = self._load_model(policy.candidate, "candidate")
         if policy.baseline is not None:
-            self.baseline = load_model(policy.baseline, policy.base_dir, "baseline")
+            self.baseline = self._load_model(policy.baseline, "baseline")
         self._check_model(self.candidate, "candidate")
         if self.baseline is not None:
             self._check_model(self.baseline, "baseline")
@@ -143,6 +146,7 @@ class CertifySession:
 
         # A configured but unusable key fails now, before any suite runs.
         self.signer = signer_from_policy(policy)
+        self.masker = Masker.from_env()  # one key per run: equal values, equal pseudonyms
         self.run_dir = RunDir(self.out_root)
         classes = suite_classes()
         required = set(policy.required())
@@ -152,7 +156,7 @@ class CertifySession:
                 name=name, policy=policy, settings=policy.suite_settings(name),
                 candidate=self.candidate, baseline=self.baseline, data=self.data,
                 seed=self.seed, run_dir=self.run_dir.path, output_root=self.out_root,
-                progress=self.progress,
+                progress=self.progress, masker=self.masker,
             )
             state = _SuiteState(suite, ctx, required=name in required)
             try:
@@ -164,6 +168,26 @@ class CertifySession:
                 state.checks = [suite.check("plan", lambda _r: Outcome(status=Status.ERRORED,
                                                                       reason="planning failed"))]
             self.suites[name] = state
+
+    def _load_model(self, spec: ModelSpec, role: str) -> Model:
+        """Load a model; an in-process one answers from its own worker process unless the policy
+        says ``isolation.mode = "none"`` (see :mod:`certify.models.isolated`)."""
+        model = load_model(spec, self.policy.base_dir, role)
+        isolation = self.policy.isolation
+        if isolation.mode == "none":
+            return model
+        limits = Limits(memory_mb=isolation.memory_limit_mb or Limits.default_memory_mb(),
+                        call_timeout_s=isolation.call_timeout_s)
+        isolated = isolate(model, spec, self.policy.base_dir, role, limits)
+        self._models.append(isolated)
+        return isolated
+
+    def close_models(self) -> None:
+        """End the models' worker processes (the run is over or thrown away)."""
+        for model in self._models:
+            if isinstance(model, IsolatedModel):
+                model.close()
+        self._models.clear()
 
     def _check_columns(self) -> None:
         """Columns the policy names must exist: a typo in ``sensitive_columns`` would otherwise
@@ -386,6 +410,7 @@ class CertifySession:
         except BaseException:
             self.run_dir.discard()
             raise
+        self.close_models()
         final = self.run_dir.publish()
         moved = {k: final / p.relative_to(run_path) for k, p in outputs.items()}
         return RunResult(
@@ -395,6 +420,7 @@ class CertifySession:
 
     def abort(self) -> None:
         """Throw away an unfinished run (interrupted, collect-only, set-up failure)."""
+        self.close_models()
         if self.run_dir is not None:
             self.run_dir.discard()
 

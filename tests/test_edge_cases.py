@@ -218,7 +218,7 @@ def test_sensitive_columns_are_masked_in_counterexamples(tmp_path, ref, fitted) 
     for row in cx["input"]["rows"]:
         for column in ("income", "debt_ratio"):
             assert row[column] in ("NaN", None, "Infinity", "-Infinity") or \
-                str(row[column]).startswith("sha256:"), row
+                str(row[column]).startswith("masked:"), row
         assert isinstance(row["age"], int | float | str)
     shown = json.dumps(report_data(session)["counterexamples"])
     raw_incomes = {repr(float(v)) for v in ref["income"]}

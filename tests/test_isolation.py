@@ -115,3 +115,73 @@ def test_the_models_own_exceptions_keep_their_type_and_names(tmp_path: Path, dat
     assert "negative values are refused" in str(refused.value)
     X.loc[X.index[0], "age"] = 30
     assert len(model.predict(X)) == 3  # an exception is not a death
+
+
+# --------------------------------------------------------------------------------------
+# A whole run against a model that kills, exhausts or stalls its process.
+# --------------------------------------------------------------------------------------
+
+EDGE = {"max_examples": 20, "deadline_s": 3.0, "time_budget_s": 20, "on_nan": "predict",
+        "checks": ["no_crash", "finite", "deterministic", "deadline"]}
+
+
+def _run_whole(tmp_path: Path, model: Any, data: Any, edge: dict[str, Any] | None = None,
+               **extra: Any) -> Any:
+    import json
+
+    from certify.attest.keys import write_key_pair
+    from certify.policy import load_policy
+    from certify.session import CertifySession
+    from tests.projects import make_project
+
+    write_key_pair(tmp_path / "keys" / "release")
+    policy = make_project(tmp_path, candidate=model, reference=data, baseline=None,
+                          n_evaluation=300,
+                          suites={"quality": {"thresholds": {"accuracy": {"fail": 0.5}}},
+                                  "edge_cases": {**EDGE, **(edge or {})}},
+                          extra={"signing": {"key": "keys/release.key"}, **extra})
+    session = CertifySession(load_policy(policy))
+    session.setup()
+    session.run_all()
+    result = session.finish()
+    report = json.loads(result.report_path.read_text())
+    return result, {e["id"]: e for e in report["evidence"]}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("kind", "expected", "extra"), [
+    (crash_models.SegfaultOnNaN, "killed by SIGSEGV", {}),
+    (crash_models.ExitOnNegative, "exited with code 3", {}),
+    # Filling memory can take seconds on a busy machine: a deadline that does not race it.
+    (crash_models.MemoryEater, "over the limit of 700 MiB",
+     {"isolation": {"memory_limit_mb": 700}, "edge": {"deadline_s": 60.0}}),
+], ids=["segfault", "os-exit", "memory"])
+def test_a_model_that_kills_its_process_is_rejected_with_a_full_run(
+        tmp_path: Path, data: Any, fitted: Any, kind: Any, expected: str, extra: Any) -> None:
+    """no_crash failed with the cause and the input, the other edge-case checks errored with
+    that reason, and the run still ends with a REJECTED verdict, report, page and certificate."""
+    model = crash_models.wrap(kind, fitted, "age")
+    result, evidence = _run_whole(tmp_path, model, data, **extra)
+    assert result.verdict.decision.value == "REJECTED"
+    no_crash = evidence["edge_cases::no_crash"]
+    assert no_crash["status"] == "failed" and expected in no_crash["reason"], no_crash["reason"]
+    assert "on input [" in no_crash["reason"] and no_crash["artifacts"]
+    others = [e for i, e in evidence.items() if i.startswith("edge_cases::") and i not in (
+        "edge_cases::no_crash", "edge_cases::deadline")]
+    assert others and all(e["status"] == "errored" and expected in e["reason"] for e in others)
+    quality = [e for i, e in evidence.items() if i.startswith("quality::")]
+    assert quality and all(e["status"] != "errored" for e in quality)  # ran before, unharmed
+    assert result.html_path is not None and result.html_path.is_file()
+    assert result.certificate_path is not None and result.certificate_path.is_file()
+
+
+@pytest.mark.slow
+def test_a_model_that_hangs_in_c_code_fails_the_deadline_and_the_run_ends(
+        tmp_path: Path, data: Any, fitted: Any) -> None:
+    model = crash_models.wrap(crash_models.HangsInC, fitted, "age")
+    start = time.monotonic()
+    result, evidence = _run_whole(tmp_path, model, data)
+    assert time.monotonic() - start < 240  # the 600 s sleep in libc was cut at the deadline
+    assert result.verdict.decision.value == "REJECTED"
+    deadline = evidence["edge_cases::deadline"]
+    assert deadline["status"] == "failed" and "3 s" in deadline["reason"], deadline["reason"]

@@ -22,16 +22,18 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import functools
 import io
-import json
+import multiprocessing
+import multiprocessing.context
 import os
 import pickle
-import select
 import signal
-import subprocess
 import sys
 import threading
 import time
+import types
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +44,7 @@ import pandas as pd
 
 from certify.errors import ModelError
 from certify.models import Model
-from certify.models.worker import read_frame, write_frame
+from certify.models.worker import serve, unpack
 
 #: How often the watchdog looks at the worker's memory while a call runs.
 POLL_S = 0.05
@@ -128,70 +130,107 @@ class Limits:
         return float(psutil.virtual_memory().total / 2**20 / 2)
 
 
+#: What the fork server imports once, so that a worker starts by forking, not by importing.
+PRELOAD = ["certify.models.worker", "certify.models.sklearn", "numpy", "pandas", "joblib",
+           "skops.io", "sklearn.pipeline", "sklearn.compose", "sklearn.preprocessing",
+           "sklearn.linear_model", "sklearn.ensemble"]
+
+
+@functools.cache
+def _context() -> multiprocessing.context.ForkServerContext:
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(PRELOAD)
+    return context
+
+
+_START_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _without_main() -> Iterator[None]:
+    """multiprocessing re-runs the parent's ``__main__`` in a new process (a script without an
+    ``if __name__ == "__main__"`` guard would run again, a ``python -m`` command would start
+    again); a worker needs none of it, so for the start it sees an empty ``__main__``."""
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
+
+
 class _Worker:
-    """One worker process and its pipes."""
+    """One worker process (forked by the fork server) and its two pipes."""
 
     def __init__(self, inner: Model, spec: Any, base_dir: Path, role: str, threads: int | None
                  ) -> None:
-        to_child_r, self._to_child = os.pipe()
-        self._from_child, from_child_w = os.pipe()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "certify.models.worker", str(to_child_r), str(from_child_w)],
-            pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL,
-            start_new_session=True)  # a signal meant for the run does not reach the model first
-        os.close(to_child_r)
-        os.close(from_child_w)
-        self._out = os.fdopen(self._to_child, "wb")
-        self._in = os.fdopen(self._from_child, "rb", buffering=0)
-        write_frame(self._out, pickle.dumps(("init", spec, base_dir, role, inner.digest,
-                                             list(sys.path), threads)))
+        context = _context()
+        calls_r, self._calls = context.Pipe(duplex=False)
+        self._answers, answers_w = context.Pipe(duplex=False)
+        self.proc = context.Process(
+            target=serve, name=f"certify-model-{role}", daemon=True,
+            args=(calls_r, answers_w, spec, base_dir, role, inner.digest, list(sys.path), threads))
+        with _START_LOCK, _without_main():
+            self.proc.start()
+        calls_r.close()
+        answers_w.close()
         self.ready = False
 
     def send(self, method: str, frame: pd.DataFrame) -> None:
-        write_frame(self._out, pickle.dumps(("call", method, frame)))
+        self._calls.send_bytes(pickle.dumps(("call", method, frame)))
+
+    def _exit_text(self) -> str:
+        self.proc.join(timeout=10)
+        code = self.proc.exitcode
+        return signal_text(code) if code is not None else "stopped answering"
 
     def receive(self, timeout_s: float, memory_mb: float) -> tuple[str, Any]:
-        """("ok", header, body) / ("died"|"hung"|"oom", text); kills the worker on hang or OOM."""
+        """("ok", (header, body)) or ("died"|"hung"|"oom", text); kills the worker on hang or OOM."""
         import psutil
 
         deadline = time.monotonic() + timeout_s
-        ps = psutil.Process(self.proc.pid)
+        try:
+            ps: psutil.Process | None = psutil.Process(self.proc.pid)
+        except psutil.Error:
+            ps = None
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
                 self.kill()
                 return "hung", f"no answer within {timeout_s:g} s"
-            ready, _, _ = select.select([self._from_child], [], [], min(POLL_S, left))
-            if ready:
+            if self._answers.poll(min(POLL_S, left)):
                 break
-            with contextlib.suppress(psutil.Error):
-                rss = ps.memory_info().rss / 2**20
-                if rss > memory_mb:
-                    self.kill()
-                    return "oom", f"used {rss:.0f} MiB of memory, over the limit of {memory_mb:.0f} MiB"
+            if not self.proc.is_alive():
+                break  # died without a word: read the end of the pipe below
+            if ps is not None:
+                with contextlib.suppress(psutil.Error):
+                    rss = ps.memory_info().rss / 2**20
+                    if rss > memory_mb:
+                        self.kill()
+                        return "oom", (f"used {rss:.0f} MiB of memory, over the limit of "
+                                       f"{memory_mb:.0f} MiB")
         try:
-            frame = read_frame(self._in)
+            return "ok", unpack(self._answers.recv_bytes())
         except (EOFError, OSError):
-            code = self.proc.wait(timeout=10)
-            return "died", signal_text(code)
-        header_len = int.from_bytes(frame[:4], "big")
-        return "ok", (json.loads(frame[4:4 + header_len]), frame[4 + header_len:])
+            return "died", self._exit_text()
 
     def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError, OSError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
+        if self.proc.pid is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
         with contextlib.suppress(Exception):
-            self.proc.wait(timeout=10)
+            self.proc.kill()
+            self.proc.join(timeout=10)
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
-            self._out.close()
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
+            self._calls.close()  # the worker reads EOF and exits
+        self.proc.join(timeout=5)
+        if self.proc.is_alive():
             self.kill()
         with contextlib.suppress(OSError):
-            self._in.close()
+            self._answers.close()
 
 
 class IsolatedModel(Model):
@@ -207,6 +246,8 @@ class IsolatedModel(Model):
         self._local = threading.local()
         self._dead: ModelDied | None = None
         self._worker: _Worker | None = _Worker(inner, spec, base_dir, role, threads)
+        # A model dropped without close() (a session thrown away) does not leave its worker.
+        self._finalizer = weakref.finalize(self, self._worker.close)
         self._has_proba_inner = inner.predict_proba is not None
         super().__init__(name=inner.name, digest=inner.digest, source=inner.source,
                          format=inner.format, task=inner.task, classes=inner.classes,
@@ -243,6 +284,7 @@ class IsolatedModel(Model):
         cause = f"the {self.role} {self.name} {text} during {method} on {rows} row(s)"
         self._dead = cls(cause, cause=cause)
         self._worker = None
+        self._finalizer()  # whatever is left of the worker is stopped now
         return self._dead
 
     def _call(self, method: str, frame: pd.DataFrame) -> np.ndarray:
@@ -252,7 +294,8 @@ class IsolatedModel(Model):
                 raise ModelDied(f"the {self.role} died earlier in this run: {self._dead.cause}",
                                 cause=self._dead.cause, earlier=True)
             worker = self._worker
-            assert worker is not None
+            if worker is None:
+                raise ModelError(f"the {self.role} {self.name} was closed: the run is over")
             if not worker.ready:
                 status, answer = worker.receive(START_TIMEOUT_S, self.limits.memory_mb)
                 if status != "ok":
@@ -267,8 +310,7 @@ class IsolatedModel(Model):
             try:
                 worker.send(method, frame)
             except (BrokenPipeError, OSError):
-                code = worker.proc.wait(timeout=10)
-                raise self._died("died", signal_text(code), method, len(frame)) from None
+                raise self._died("died", worker._exit_text(), method, len(frame)) from None
             status, answer = worker.receive(timeout, self.limits.memory_mb)
             if status != "ok":
                 raise self._died(status, answer, method, len(frame))
@@ -284,8 +326,15 @@ class IsolatedModel(Model):
         """End the worker (the run is over)."""
         with self._lock:
             if self._worker is not None:
-                self._worker.close()
                 self._worker = None
+                self._finalizer()
+
+
+def in_process(model: Model) -> Model:
+    """The model object to hand to another process of ours that runs it on its own (a Ray
+    task, a server worker): an isolated model's loaded original, else the model itself. That
+    process is where a crash then happens, and it is already apart from the run."""
+    return model.inner if isinstance(model, IsolatedModel) else model
 
 
 def isolate(inner: Model, spec: Any, base_dir: Path, role: str, limits: Limits,

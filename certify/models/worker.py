@@ -1,17 +1,18 @@
-"""The process an isolated model runs in (``python -m certify.models.worker READ_FD WRITE_FD``).
+"""The process an isolated model runs in: it loads the model itself, from the same policy entry
+and bytes (the digest is checked), then answers calls until the run closes its pipe. What a model
+does to its process (a segfault, ``os._exit``, eating memory, hanging in C code) ends this process,
+never the run: see :mod:`certify.models.isolated`.
 
-It loads the model itself, from the same policy entry and bytes (the digest is checked), then
-answers calls until its input closes. What a model does to its process (a segfault, ``os._exit``,
-eating memory, hanging in C code) ends this process, never the run: see
-:mod:`certify.models.isolated`.
+Workers are forked from a multiprocessing fork server that has imported numpy, pandas and
+scikit-learn once, so a worker starts in milliseconds, not seconds.
 
-Protocol, one message per frame (4-byte big-endian length, then the body):
+Protocol over two one-way pipes, one message per ``send_bytes``:
 
-* parent -> worker: a pickle (the parent is trusted): ``("init", spec, base_dir, role, digest,
-  sys_path, threads)``, then ``("call", method, frame)``;
-* worker -> parent: a JSON header, and for arrays an ``.npy`` body written without pickle, so
-  the parent never unpickles anything the model produced:
-  ``{"ok": true, "kind": "npy"}`` + body, ``{"ok": true, "kind": "json", "value": [...]}``, or
+* run -> worker: a pickle (the run is trusted): ``("call", method, frame)``;
+* worker -> run: a 4-byte header length, a JSON header, and for arrays an ``.npy`` body written
+  without pickle, so the run never unpickles anything the model produced:
+  ``{"ok": true, "kind": "npy"}`` + body, ``{"ok": true, "kind": "json", "value": [...]}``,
+  ``{"ok": true, "kind": "ready"}`` once the model is loaded, or
   ``{"ok": false, "error": {"mro": [...], "message": "..."}}``.
 """
 
@@ -21,31 +22,9 @@ import io
 import json
 import os
 import pickle
-import struct
 import sys
-from typing import Any, BinaryIO
-
-_LEN = struct.Struct(">I")
-
-
-def write_frame(out: BinaryIO, body: bytes) -> None:
-    out.write(_LEN.pack(len(body)) + body)
-    out.flush()
-
-
-def read_exact(src: BinaryIO, n: int) -> bytes:
-    data = b""
-    while len(data) < n:
-        chunk = src.read(n - len(data))
-        if not chunk:
-            raise EOFError
-        data += chunk
-    return data
-
-
-def read_frame(src: BinaryIO) -> bytes:
-    (n,) = _LEN.unpack(read_exact(src, _LEN.size))
-    return read_exact(src, n)
+from multiprocessing.connection import Connection
+from typing import Any
 
 
 def error_header(exc: BaseException) -> dict[str, Any]:
@@ -77,14 +56,20 @@ def encode_result(value: Any) -> tuple[dict[str, Any], bytes]:
     return {"ok": True, "kind": "json", "value": items, "shape": list(array.shape)}, b""
 
 
-def _send(out: BinaryIO, header: dict[str, Any], body: bytes = b"") -> None:
+def pack(header: dict[str, Any], body: bytes = b"") -> bytes:
     payload = json.dumps(header, allow_nan=True).encode()
-    write_frame(out, _LEN.pack(len(payload)) + payload + body)
+    return len(payload).to_bytes(4, "big") + payload + body
 
 
-def serve(src: BinaryIO, out: BinaryIO) -> None:
-    kind, spec, base_dir, role, digest, path, threads = pickle.loads(read_frame(src))
-    assert kind == "init"
+def unpack(message: bytes) -> tuple[dict[str, Any], bytes]:
+    size = int.from_bytes(message[:4], "big")
+    return json.loads(message[4:4 + size]), message[4 + size:]
+
+
+def serve(calls: Connection, answers: Connection, spec: Any, base_dir: Any, role: str,
+          digest: str, path: list[str], threads: int | None) -> None:
+    """The worker's main function (run in a forked process)."""
+    os.setsid()  # its own process group: stopping it stops what it started too
     sys.path[:] = list(path)
     if threads:
         os.environ["OMP_NUM_THREADS"] = str(threads)
@@ -95,31 +80,19 @@ def serve(src: BinaryIO, out: BinaryIO) -> None:
         if model.digest != digest:
             raise RuntimeError(f"{role}: the model file changed since it was certified "
                                f"({model.digest}, expected {digest})")
-    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which decides
-        _send(out, error_header(exc))
+    except BaseException as exc:  # noqa: BLE001 - reported to the run, which decides
+        answers.send_bytes(pack(error_header(exc)))
         return
-    _send(out, {"ok": True, "kind": "ready"})
+    answers.send_bytes(pack({"ok": True, "kind": "ready"}))
     while True:
         try:
-            message = read_frame(src)
+            message = calls.recv_bytes()
         except EOFError:
             return
         _, method, frame = pickle.loads(message)
         try:
             fn = model._predict if method == "predict" else model._predict_proba
             header, body = encode_result(fn(frame))
-        except Exception as exc:  # noqa: BLE001 - the model's own error, classified by the parent
+        except Exception as exc:  # noqa: BLE001 - the model's own error, classified by the run
             header, body = error_header(exc), b""
-        _send(out, header, body)
-
-
-def main() -> None:
-    read_fd, write_fd = int(sys.argv[1]), int(sys.argv[2])
-    # What the model prints goes to stderr: stdout is not ours to lose, the protocol has its own fds.
-    os.dup2(2, 1)
-    with os.fdopen(read_fd, "rb", buffering=0) as src, os.fdopen(write_fd, "wb") as out:
-        serve(src, out)
-
-
-if __name__ == "__main__":
-    main()
+        answers.send_bytes(pack(header, body))

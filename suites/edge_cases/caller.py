@@ -21,9 +21,11 @@ import pandas as pd
 from certify.errors import ModelError
 from certify.jsonsafe import one_line
 from certify.models import Model, RejectedInput
+from certify.models.isolated import IsolatedModel, ModelDied
+from certify.models.isolated import ModelHung as IsolatedHung
 from certify.suites.edge_cases.cases import Case
 from certify.suites.edge_cases.settings import EdgeCasesSettings
-from certify.suites.edge_cases.signals import ModelHung
+from certify.suites.edge_cases.signals import ModelGone, ModelHung
 
 CallKind = Literal["predicted", "rejected", "crashed", "bad_output"]
 
@@ -105,6 +107,16 @@ class Call:
 
 
 @dataclass
+class Death:
+    """The call that ended the model's process: during ``check``, on ``case``."""
+
+    check: str
+    case: Case
+    method: str
+    cause: str
+
+
+@dataclass
 class Timeout:
     """The call that did not return: found by ``check``, on ``case``."""
 
@@ -126,6 +138,7 @@ class Caller:
         self.features = list(features or [])
         self.worker = Worker(settings.model_threads)
         self.hung: Timeout | None = None
+        self.death: Death | None = None
         self.check = ""
         self.seconds: list[float] = []
         self.clean = set(settings.reject_exceptions)
@@ -138,7 +151,17 @@ class Caller:
 
     def _one(self, method: str, fn: Callable[[pd.DataFrame], Any], case: Case) -> Slot:
         frame = case.frame.copy()  # a model that mutates its input must not change the next call
-        slot = self.worker.run(lambda: fn(frame), self.settings.deadline_s)
+        deadline = self.settings.deadline_s
+
+        def limited() -> Any:
+            # An isolated model's process is stopped at the same deadline (a hang in C code
+            # cannot be interrupted any other way); it is then dead for the rest of the run.
+            if isinstance(self.model, IsolatedModel):
+                with self.model.time_limit(deadline):
+                    return fn(frame)
+            return fn(frame)
+
+        slot = self.worker.run(limited, deadline)
         if slot is None:
             self.hung = Timeout(self.check, case, method, self.settings.deadline_s)
             raise ModelHung()
@@ -173,9 +196,21 @@ class Caller:
             return "bad_output"
         return "crashed"
 
+    def _gone(self, exc: ModelDied, case: Case, method: str) -> BaseException:
+        """The stop signal for a model whose process ended during this call."""
+        if isinstance(exc, IsolatedHung):  # stopped at the deadline: edge_cases::deadline's
+            if self.hung is None:
+                self.hung = Timeout(self.check, case, method, self.settings.deadline_s)
+            return ModelHung()
+        if self.death is None and not exc.earlier:
+            self.death = Death(self.check, case, method, exc.cause)
+        return ModelGone()
+
     def call(self, case: Case, *, proba_only: bool = False) -> Call:
         if self.hung is not None:
             raise ModelHung()
+        if self.death is not None:
+            raise ModelGone()
         model = self.model
         methods: list[tuple[str, Callable[[pd.DataFrame], Any]]] = []
         if not (proba_only and model.predict_proba is not None):
@@ -194,6 +229,8 @@ class Caller:
                 else:
                     out.proba = value
                 continue
+            if isinstance(exc, ModelDied):
+                raise self._gone(exc, case, method)
             return Call(self._kind(exc, case), out.pred, out.proba,
                         f"{method}: {one_line(exc)}", out.seconds)
         return out

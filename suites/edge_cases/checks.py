@@ -21,6 +21,7 @@ from certify.suites.edge_cases.results import Counterexample, EdgeCasesResult, P
 from certify.suites.edge_cases.settings import EdgeCasesSettings
 
 Context = SuiteContext[EdgeCasesSettings]
+NO_CRASH = "edge_cases::no_crash"
 CheckFn = Callable[[Context, str, EdgeCasesResult], Outcome]
 
 
@@ -57,6 +58,25 @@ def property_check(ctx: Context, cid: str, result: EdgeCasesResult) -> Outcome:
             f"{'not run' if prop.not_run else f'stopped after {prop.examples} examples'}: "
             f"the model did not return within {s.deadline_s:g} s{where} and is no longer "
             "called (see edge_cases::deadline)"))
+    death = result.death
+    if death is not None and cid == NO_CRASH:
+        # A model whose process died on an input crashed on it, whichever check sent it.
+        cx = Counterexample(cid, prop.invariant, death.cause, death.case,
+                            {"method": death.method, "died": death.cause,
+                             "found_by": death.check}, shrunk=False)
+        data, artifact = write_counterexample(ctx, prop, cx)
+        comparison = compare("counterexamples", 1, Threshold(fail=0), Direction.MAX)
+        found = "" if death.check == cid else f" (found by {death.check})"
+        return Outcome(
+            status=comparison.status, metrics={**metrics, "counterexamples": 1},
+            comparisons=[comparison], artifacts=[artifact], details={"counterexample": data},
+            reason=(f"{death.cause} on input [{death.case.describe()}]{found}; the model is "
+                    f"dead for the rest of the run; counterexample: {artifact.path}"))
+    if prop.died and death is not None:
+        return _errored(metrics, (
+            f"{'not run' if prop.examples == 0 else f'stopped after {prop.examples} examples'}: "
+            f"the model's process ended ({death.cause}) during {death.check}; see "
+            f"{NO_CRASH}"))
     if prop.untrustworthy:
         return _errored(metrics, prop.untrustworthy)
     if prop.error:

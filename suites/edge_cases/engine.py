@@ -94,4 +94,5 @@ def run(ctx: SuiteContext[EdgeCasesSettings]) -> EdgeCasesResult:
         set_hypothesis_home_dir(None)
         caller.close()
     timeouts = [caller.hung] if caller.hung is not None else []
-    return EdgeCasesResult(props, timeouts, caller.seconds, acceptance, gen.features)
+    return EdgeCasesResult(props, timeouts, caller.seconds, acceptance, gen.features,
+                           death=caller.death)

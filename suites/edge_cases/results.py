@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from certify.suites.edge_cases.caller import Timeout
+from certify.suites.edge_cases.caller import Death, Timeout
 from certify.suites.edge_cases.cases import Case
 
 
@@ -36,6 +36,8 @@ class PropertyResult:
     hung: bool = False
     not_run: bool = False
     untrustworthy: str | None = None
+    #: The model's process ended during this check (or before it): nothing more was judged.
+    died: bool = False
     error: str | None = None
     shrinking: bool = False
     strata: dict[str, int] = field(default_factory=dict)  # input kind -> examples judged
@@ -53,6 +55,8 @@ class PropertyResult:
             return "not_run"
         if self.hung:
             return "hung"
+        if self.died:
+            return "died"
         if self.untrustworthy:
             return "untrustworthy"
         if self.error:
@@ -67,3 +71,5 @@ class EdgeCasesResult:
     call_seconds: list[float]
     acceptance: dict[str, dict[str, int]]
     features: list[str]
+    #: The call that ended the model's process, if one did.
+    death: Death | None = None

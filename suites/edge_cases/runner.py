@@ -20,7 +20,7 @@ from certify.suites.edge_cases.caller import Caller
 from certify.suites.edge_cases.probe import Property
 from certify.suites.edge_cases.results import Counterexample, PropertyResult
 from certify.suites.edge_cases.settings import EdgeCasesSettings
-from certify.suites.edge_cases.signals import ModelHung, Stop, Untrustworthy, Violation
+from certify.suites.edge_cases.signals import ModelGone, ModelHung, Stop, Untrustworthy, Violation
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
@@ -56,6 +56,9 @@ class Runner:
         result = PropertyResult(cid, invariant, check_seed(self.seed, cid))
         if caller.hung is not None:
             result.not_run = True
+            return result
+        if caller.death is not None:
+            result.died = True
             return result
         caller.check = cid
         calls_before = len(caller.seconds)
@@ -132,6 +135,8 @@ class Runner:
             pass
         except ModelHung:
             result.hung = True
+        except ModelGone:
+            result.died = True
         except Untrustworthy as exc:
             result.untrustworthy = str(exc)
         except Flaky:

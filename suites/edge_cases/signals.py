@@ -23,6 +23,11 @@ class Untrustworthy(BaseException):  # noqa: N818
     """Stops hypothesis at once: the check cannot be judged (nondeterministic model)."""
 
 
+class ModelGone(BaseException):  # noqa: N818
+    """Stops hypothesis at once: the model's process died (or was stopped for its memory); it
+    is dead for the rest of the run, so nothing more can be judged, not even a shrink."""
+
+
 class Violation(AssertionError):
     """The invariant does not hold for this example (hypothesis shrinks it)."""
 
