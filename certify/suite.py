@@ -21,7 +21,6 @@ Suites import their heavy libraries inside ``run``, never at module import time,
 from __future__ import annotations
 
 import abc
-import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from certify.evidence import Artifact, Evidence, Outcome, check_id
+from certify.masking import Masker
 
 if TYPE_CHECKING:
     from certify.data import Dataset
@@ -68,10 +68,6 @@ class CheckSpec(Generic[R]):
         return check_id(self.suite, self.name, self.param)
 
 
-def _mask_value(value: Any) -> str:
-    return "sha256:" + hashlib.sha256(str(value).encode()).hexdigest()[:12]
-
-
 @dataclass
 class SuiteContext(Generic[S]):
     """Everything a suite may use. Built once per suite per certification."""
@@ -86,6 +82,8 @@ class SuiteContext(Generic[S]):
     run_dir: Path
     output_root: Path
     progress: Callable[[str], None] = field(default=lambda message: None)
+    #: The run's keyed pseudonyms for sensitive values (see :mod:`certify.masking`).
+    masker: Masker = field(default_factory=Masker)
 
     @property
     def artifact_dir(self) -> Path:
@@ -98,16 +96,12 @@ class SuiteContext(Generic[S]):
         return list(self.policy.sensitive_columns)
 
     def mask(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """A copy of ``frame`` with sensitive columns replaced by salted-free short hashes."""
-        out = frame.copy()
-        for column in self.sensitive_columns:
-            if column in out.columns:
-                out[column] = [None if pd.isna(v) else _mask_value(v) for v in out[column]]
-        return out
+        """A copy of ``frame`` with sensitive columns replaced by the run's keyed pseudonyms."""
+        return self.masker.frame(frame, self.sensitive_columns)
 
     def mask_record(self, record: dict[str, Any]) -> dict[str, Any]:
-        sensitive = set(self.sensitive_columns)
-        return {k: (_mask_value(v) if k in sensitive and v is not None else v) for k, v in record.items()}
+        """A copy of ``record`` with the values of sensitive columns replaced by pseudonyms."""
+        return self.masker.record(record, self.sensitive_columns)
 
     def write_artifact(self, relname: str, content: bytes | str | Any, description: str = "") -> Artifact:
         """Write ``content`` (bytes, text, or a JSON-able value) under artifacts/<suite>/."""

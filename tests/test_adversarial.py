@@ -170,7 +170,7 @@ def test_brittle_tree_ensemble_is_rejected_by_hopskipjump(tmp_path: Path, data: 
     assert examples and all(e["original_prediction"] != e["adversarial_prediction"] for e in examples)
     raw_incomes = {str(v) for v in data[1]["income"]}
     for e in examples:
-        assert str(e["original"]["income"]).startswith("sha256:")
+        assert str(e["original"]["income"]).startswith("masked:")
         assert str(e["original"]["income"]) not in raw_incomes
         assert e["adversarial"]["age"] == e["original"]["age"]  # immutable
         assert e["adversarial"]["home_ownership"] == e["original"]["home_ownership"]  # categorical

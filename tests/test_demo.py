@@ -66,15 +66,23 @@ def test_demo_certifies_and_stays_in_its_folder(tmp_path: Path) -> None:
 
 
 def _assert_no_raw_sensitive_values(root: Path) -> None:
-    """The demo declares `income` sensitive: no raw income value is in any output file."""
+    """The demo declares `income` sensitive: no raw income value is in any output file, and no
+    hash of one that anybody could recompute (sha256/sha1/md5 of the value's text, whole or as
+    a 12- or 16-digit prefix): pseudonyms are keyed (certify.masking)."""
     import pandas as pd
 
+    from certify.masking import unkeyed_hashes
+
     values = set()
+    everything = set()
     for name in ("reference.csv", "evaluation.csv"):
         frame = pd.read_csv(root / "data" / name, dtype=str)
         values |= set(frame["income"].head(300))
+        everything |= set(frame["income"])
         numbers = frame["income"].astype(float)
         values |= {repr(float(numbers.min())), repr(float(numbers.max()))}
+        everything |= {repr(float(v)) for v in numbers}
+    recomputable = set().union(*(unkeyed_hashes(v) for v in everything))
     run = (root / "certify-out" / "latest").resolve()
     files = [p for p in run.rglob("*") if p.is_file()]
     assert files
@@ -82,6 +90,8 @@ def _assert_no_raw_sensitive_values(root: Path) -> None:
         text = path.read_bytes().decode("utf-8", errors="ignore")
         leaked = [v for v in values if v in text]
         assert not leaked, f"{path.relative_to(run)} contains raw income values {leaked[:3]}"
+        hashes = set(re.findall(r"[0-9a-f]{12,64}", text)) & recomputable
+        assert not hashes, f"{path.relative_to(run)} holds recomputable hashes of incomes"
 
 
 @pytest.mark.slow
