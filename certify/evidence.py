@@ -62,6 +62,16 @@ class Comparison(BaseModel):
     def op(self) -> str:
         return ">=" if self.direction is Direction.MIN else "<="
 
+    def describe(self) -> str:
+        """``metric=value`` and what it was held to, in words that fit its status: a warning
+        names the warn level it crossed and the fail level it still meets."""
+        value = "n/a" if self.value is None else f"{self.value:.4g}"
+        if self.status is Status.WARNED and self.warn is not None:
+            side = "below" if self.direction is Direction.MIN else "above"
+            return (f"{self.metric}={value} ({side} the warn level {self.warn:.4g}; "
+                    f"fails only past {self.fail:.4g})")
+        return f"{self.metric}={value} (must be {self.op} {self.fail:.4g})"
+
 
 def compare(metric: str, value: float | None, threshold: Threshold, direction: Direction) -> Comparison:
     """Compare ``value`` with ``threshold``. A missing or NaN value never passes (errored)."""
@@ -153,11 +163,7 @@ class Outcome(BaseModel):
         status = worst([c.status for c in comparisons]) if comparisons else Status.ERRORED
         bad = [c for c in comparisons if c.status is not Status.PASSED]
         shown = bad or comparisons
-        parts = []
-        for c in shown:
-            value = "n/a" if c.value is None else f"{c.value:.4g}"
-            level = c.fail if c.status is not Status.WARNED else c.warn
-            parts.append(f"{c.metric}={value} (must be {c.op} {level:.4g})")
+        parts = [c.describe() for c in shown]
         reason = (subject + ": " if subject else "") + ("; ".join(parts) or "no metric computed")
         return cls(
             status=status,
