@@ -76,6 +76,9 @@ class IntervalChart:
     refs: Sequence[RefLine] = ()
     axis_label: str = ""
     width: float | None = None
+    #: A log axis (for figures spanning decades, e.g. perturbation sizes); non-positive values
+    #: are not drawn.
+    log: bool = False
 
 
 @dataclasses.dataclass
@@ -89,6 +92,8 @@ class BarChart:
     axis_label: str = ""
     limit_label: str = "limit"
     max_groups: int = 30
+    #: A log axis; bars start at the axis' lower end, non-positive values are not drawn.
+    log: bool = False
 
 
 @dataclasses.dataclass

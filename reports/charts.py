@@ -55,11 +55,42 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _fit(label: str, flag: str, width: float) -> str:
-    """``label`` (and its ``▲ flag``) cut to what fits in ``width`` pixels left of the axis."""
+#: Widest label column, as a share of the chart's width; longer labels wrap onto two lines.
+MAX_LABEL_SHARE = 0.45
+
+
+def _label_text(label: str, flag: str) -> str:
+    return label + (f" ▲ {flag}" if flag else "")
+
+
+def _label_width(texts: Sequence[str], width: float) -> float:
+    """The label column: as wide as the longest label, at most MAX_LABEL_SHARE of the chart."""
+    longest = max((len(t) for t in texts), default=4)
+    return min(longest * CHAR_W + 16, width * MAX_LABEL_SHARE)
+
+
+def _wrap(text: str, width: float) -> list[str]:
+    """``text`` on one line if it fits in ``width`` pixels, else on two (at a separator when
+    there is one); only a label longer than two lines loses its end (the table has it whole)."""
     room = max(int((width - 12) / CHAR_W), 8)
-    suffix = f" ▲ {flag}" if flag else ""
-    return _clip(label, max(room - len(suffix), 4)) + suffix
+    if len(text) <= room:
+        return [text]
+    cut = max((text.rfind(sep, 0, room + 1) for sep in (" ", "[", "_", ".", "-", ":")), default=-1)
+    cut = cut if cut > room // 3 else room
+    first, rest = text[:cut], text[cut:].lstrip(" ")
+    return [first, _clip(rest, room)]
+
+
+def _label(x: float, y: float, lines: list[str], *, bold: bool = False, colour: str = INK) -> str:
+    """A right-aligned label of one or two lines, vertically centred on ``y``."""
+    if len(lines) == 1:
+        return _text(x, y + 4, lines[0], anchor="end", weight="bold" if bold else "",
+                     colour=colour)
+    w = ' font-weight="bold"' if bold else ""
+    spans = "".join(f'<tspan x="{_f(x)}" dy="{dy}">{escape(line)}</tspan>'
+                    for line, dy in zip(lines, ("-2", "13"), strict=False))
+    return (f'<text x="{_f(x)}" y="{_f(y - 2)}" text-anchor="end" font-size="12" '
+            f'fill="{colour}"{w}>{spans}</text>')
 
 
 def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
@@ -95,13 +126,34 @@ def _extent(values: Sequence[float], *, include_zero: bool = False, pad: float =
 
 
 class _Scale:
-    def __init__(self, lo: float, hi: float, a: float, b: float) -> None:
+    """Maps values in [lo, hi] to pixels in [a, b]; on a log axis, log10 of the values."""
+
+    def __init__(self, lo: float, hi: float, a: float, b: float, log: bool = False) -> None:
+        self.log = log
+        if log:
+            lo, hi = math.log10(lo), math.log10(hi)
         self.lo, self.hi, self.a, self.b = lo, hi, a, b
 
     def __call__(self, v: float) -> float:
+        if self.log:
+            v = math.log10(max(v, 10 ** self.lo))
         if self.hi == self.lo:
             return (self.a + self.b) / 2
         return self.a + (v - self.lo) / (self.hi - self.lo) * (self.b - self.a)
+
+    def ticks(self) -> list[float]:
+        if not self.log:
+            return nice_ticks(self.lo, self.hi)
+        first, last = math.floor(self.lo + 1e-9), math.ceil(self.hi - 1e-9)
+        step = max(1, (last - first) // 6 + 1)
+        return [10.0 ** k for k in range(first, last + 1, step) if self.lo - 1e-9 <= k <= self.hi + 1e-9]
+
+
+def _log_extent(values: Sequence[float]) -> tuple[float, float]:
+    """A log axis over the positive ``values``, padded to whole decades."""
+    positive = [v for v in values if v > 0] or [1.0]
+    lo, hi = min(positive), max(positive)
+    return 10 ** math.floor(math.log10(lo)), 10 ** math.ceil(math.log10(hi) + (1e-9 if lo == hi else 0))
 
 
 def _marker(shape: str, x: float, y: float, colour: str, r: float = 4.0, filled: bool = True) -> str:
@@ -137,16 +189,56 @@ def _svg(uid: str, width: float, height: float, title: str, desc: str, body: lis
     return Markup(head + "".join(body) + "</svg>")
 
 
-def _hatch_defs(uid: str) -> str:
-    return (f'<defs><pattern id="{uid}-h" patternUnits="userSpaceOnUse" width="6" height="6" '
-            f'patternTransform="rotate(45)"><rect width="6" height="6" fill="{ALERT}"/>'
-            f'<line x1="0" y1="0" x2="0" y2="6" stroke="#fff" stroke-width="2.5"/></pattern></defs>')
+#: Bar fills per series: colour and pattern both differ, so series read apart in grey print.
+_PATTERNS = ("solid", "hatch", "dots", "cross")
 
 
-def _legend(names: Sequence[str], x: float, y: float, *, lines: bool = False) -> list[str]:
+def _pattern_defs(uid: str, n_series: int) -> str:
+    defs = []
+    for i in range(n_series):
+        colour = _style(i)[0]
+        kind = _PATTERNS[i % len(_PATTERNS)]
+        if kind == "hatch":
+            inner = (f'<rect width="6" height="6" fill="#fff"/><line x1="0" y1="0" x2="0" y2="6" '
+                     f'stroke="{colour}" stroke-width="3"/>')
+            defs.append(f'<pattern id="{uid}-p{i}" patternUnits="userSpaceOnUse" width="6" '
+                        f'height="6" patternTransform="rotate(45)">{inner}</pattern>')
+        elif kind == "dots":
+            inner = f'<rect width="5" height="5" fill="#fff"/><circle cx="2.5" cy="2.5" r="1.6" fill="{colour}"/>'
+            defs.append(f'<pattern id="{uid}-p{i}" patternUnits="userSpaceOnUse" width="5" '
+                        f'height="5">{inner}</pattern>')
+        elif kind == "cross":
+            inner = (f'<rect width="6" height="6" fill="#fff"/><path d="M0 0L6 6M6 0L0 6" '
+                     f'stroke="{colour}" stroke-width="1.4"/>')
+            defs.append(f'<pattern id="{uid}-p{i}" patternUnits="userSpaceOnUse" width="6" '
+                        f'height="6">{inner}</pattern>')
+    return f"<defs>{''.join(defs)}</defs>" if defs else ""
+
+
+def _fill(uid: str, i: int) -> str:
+    return _style(i)[0] if _PATTERNS[i % len(_PATTERNS)] == "solid" else f"url(#{uid}-p{i})"
+
+
+def _swatch_legend(uid: str, names: Sequence[str], x: float, y: float) -> tuple[list[str], float]:
+    """Legend for bars: a swatch with the series' own fill and pattern."""
     out = []
     for i, name in enumerate(names):
-        colour, shape, dash = _style(i)
+        colour = _style(i)[0]
+        out.append(f'<rect x="{_f(x)}" y="{_f(y - 10)}" width="14" height="10" fill="{_fill(uid, i)}" '
+                   f'stroke="{colour}" stroke-width="1"/>')
+        x += 18
+        label = _clip(name, 30)
+        out.append(_text(x, y, label))
+        x += len(label) * CHAR_W + 18
+    return out, x
+
+
+def _legend(names: Sequence[str], x: float, y: float, *, lines: bool = False,
+            styles: Sequence[int] | None = None) -> list[str]:
+    """Legend entries; ``styles`` gives each name's series index (default: its position)."""
+    out = []
+    for k, name in enumerate(names):
+        colour, shape, dash = _style(styles[k] if styles is not None else k)
         if lines:
             d = f' stroke-dasharray="{dash}"' if dash else ""
             out.append(f'<line x1="{_f(x)}" y1="{_f(y - 4)}" x2="{_f(x + 22)}" y2="{_f(y - 4)}" '
@@ -196,8 +288,8 @@ def _vrefs(refs: Sequence[RefLine], scale: _Scale, y0: float, y1: float) -> list
 # --------------------------------------------------------------------------------------
 
 def interval_chart(rows: Sequence[Interval], *, uid: str, title: str, series: Sequence[str] = (),
-                   refs: Sequence[RefLine] = (), axis_label: str = "", width: float = WIDTH
-                   ) -> Markup | None:
+                   refs: Sequence[RefLine] = (), axis_label: str = "", width: float = WIDTH,
+                   log: bool = False) -> Markup | None:
     """One row per estimate: a marker at the value and a whisker over [lo, hi]."""
     rows = [r for r in rows if finite(r.value) is not None]
     if not rows:
@@ -206,28 +298,29 @@ def interval_chart(rows: Sequence[Interval], *, uid: str, title: str, series: Se
     for r in rows:
         values += [v for v in (finite(r.value), finite(r.lo), finite(r.hi)) if v is not None]
     values += [v for v in (finite(ref.value) for ref in refs) if v is not None]
-    lo, hi = _extent(values)
-    label_w = min(max(len(_clip(r.label, 34)) + (len(r.flag) + 3 if r.flag else 0) for r in rows)
-                  * CHAR_W + 16, 260)
-    left, right = label_w, width - 70
-    row_h = 24
+    lo, hi = _log_extent(values) if log else _extent(values)
+    texts = [_label_text(r.label, r.flag) for r in rows]
+    left = _label_width(texts, width)
+    right = width - 70
+    labels = [_wrap(t, left) for t in texts]
+    row_h = 32 if any(len(lines) > 1 for lines in labels) else 24
+    shown = sorted({r.series for r in rows})
     top = (30 if series else 12) + (14 if refs else 0)
     height = top + row_h * len(rows) + 44
-    scale = _Scale(lo, hi, left, right)
-    body = [_hatch_defs(uid)]
-    if series:
-        body += _legend(series, left, 16)
+    scale = _Scale(lo, hi, left, right, log=log)
+    body: list[str] = []
+    if series:  # only the series that have a row here
+        named = [i for i in shown if i < len(series)]
+        body += _legend([series[i] for i in named], left, 16, styles=named)
     y0, y1 = top, top + row_h * len(rows)
-    body += _x_axis(scale, y0, y1, nice_ticks(lo, hi), axis_label)
+    body += _x_axis(scale, y0, y1, scale.ticks(), axis_label + (" (log scale)" if log else ""))
     body += _vrefs(refs, scale, y0, y1)
     for i, r in enumerate(rows):
         y = top + row_h * i + row_h / 2
         colour, shape, _ = _style(r.series)
         if r.flag:
             colour = ALERT
-        label = _fit(r.label, r.flag, left)
-        body.append(_text(left - 8, y + 4, label, anchor="end",
-                          weight="bold" if r.flag else ""))
+        body.append(_label(left - 8, y, labels[i], bold=bool(r.flag)))
         a, b = finite(r.lo), finite(r.hi)
         if a is not None and b is not None:
             body.append(f'<line x1="{_f(scale(a))}" y1="{_f(y)}" x2="{_f(scale(b))}" y2="{_f(y)}" '
@@ -252,8 +345,9 @@ def interval_chart(rows: Sequence[Interval], *, uid: str, title: str, series: Se
 
 def bar_chart(groups: Sequence[BarGroup], *, uid: str, title: str, series: Sequence[str] = (),
               refs: Sequence[RefLine] = (), axis_label: str = "", limit_label: str = "limit",
-              max_groups: int = 30) -> Markup | None:
-    """Horizontal bars, one row per group and one bar per series; flagged groups hatched."""
+              max_groups: int = 30, log: bool = False) -> Markup | None:
+    """Horizontal bars, one row per group and one bar per series (each series its own colour
+    and pattern); a flagged group gets a bold label with ``▲ flag`` and an alert outline."""
     groups = [g for g in groups if any(finite(v) is not None for v in g.values)][:max_groups]
     if not groups:
         return None
@@ -261,44 +355,50 @@ def bar_chart(groups: Sequence[BarGroup], *, uid: str, title: str, series: Seque
     values = [v for g in groups for v in (finite(x) for x in g.values) if v is not None]
     values += [v for v in (finite(r.value) for r in refs) if v is not None]
     values += [v for v in (finite(g.limit) for g in groups) if v is not None]
-    lo, hi = _extent(values, include_zero=True)
-    label_w = min(max(len(_clip(g.label, 30) + (" ▲ " + g.flag if g.flag else "")) for g in groups)
-                  * CHAR_W + 16, 260)
-    left, right = label_w, WIDTH - 80
+    lo, hi = _log_extent(values) if log else _extent(values, include_zero=True)
+    texts = [_label_text(g.label, g.flag) for g in groups]
+    left = _label_width(texts, WIDTH)
+    right = WIDTH - 80
+    labels = [_wrap(t, left) for t in texts]
     bar_h = 12 if n_series > 1 else 16
-    group_h = bar_h * n_series + 10
+    group_h = max(bar_h * n_series + 10, 34 if any(len(x) > 1 for x in labels) else 0)
     has_limits = any(finite(g.limit) is not None for g in groups)
-    top = (30 if (series and n_series > 1) or has_limits else 12) + (14 if refs else 0)
+    # Only the series that have a value somewhere in this chart get a legend entry.
+    present = [i for i in range(n_series)
+               if any(i < len(g.values) and finite(g.values[i]) is not None for g in groups)]
+    legend = bool(series) and len(present) > 1
+    top = (30 if legend or has_limits else 12) + (14 if refs else 0)
     height = top + group_h * len(groups) + 44
-    scale = _Scale(lo, hi, left, right)
-    body = [_hatch_defs(uid)]
-    if series and n_series > 1:
-        body += _legend(series, left, 16)
+    scale = _Scale(lo, hi, left, right, log=log)
+    body = [_pattern_defs(uid, n_series)]
+    lx = left
+    if legend:
+        swatches, lx = _swatch_legend(uid, [series[i] if i < len(series) else f"series {i + 1}"
+                                            for i in present], left, 16)
+        body += swatches
     if has_limits:
-        lx = left + (sum(len(_clip(s, 30)) * CHAR_W + 32 for s in series) if n_series > 1 else 0)
         body.append(f'<line x1="{_f(lx)}" y1="{_f(6)}" x2="{_f(lx)}" y2="{_f(18)}" stroke="{ALERT}" '
                     f'stroke-width="3"/>')
         body.append(_text(lx + 6, 16, limit_label, colour=ALERT))
     y0, y1 = top, top + group_h * len(groups)
-    body += _x_axis(scale, y0, y1, nice_ticks(lo, hi), axis_label)
-    zero = scale(max(lo, min(0.0, hi)))
+    body += _x_axis(scale, y0, y1, scale.ticks(), axis_label + (" (log scale)" if log else ""))
+    zero = scale(lo) if log else scale(max(lo, min(0.0, hi)))
     for gi, g in enumerate(groups):
         gy = top + group_h * gi + 5
-        label = _fit(g.label, g.flag, left)
-        body.append(_text(left - 8, gy + (bar_h * n_series) / 2 + 4, label, anchor="end",
-                          weight="bold" if g.flag else "", colour=ALERT if g.flag else INK))
+        body.append(_label(left - 8, gy + (bar_h * n_series) / 2, labels[gi], bold=bool(g.flag),
+                           colour=ALERT if g.flag else INK))
         for si, raw in enumerate(g.values):
             v = finite(raw)
-            if v is None:
+            if v is None or (log and v <= 0):
                 continue
             colour = _style(si)[0]
-            fill = f"url(#{uid}-h)" if g.flag else colour
-            stroke = ALERT if g.flag else colour
+            stroke, stroke_w = (ALERT, 2.5) if g.flag else (colour, 1)
             x = scale(v)
             bx, bw = (zero, x - zero) if x >= zero else (x, zero - x)
             by = gy + si * bar_h
             body.append(f'<rect x="{_f(bx)}" y="{_f(by + 1)}" width="{_f(max(bw, 1))}" '
-                        f'height="{_f(bar_h - 2)}" fill="{fill}" stroke="{stroke}" stroke-width="1"/>')
+                        f'height="{_f(bar_h - 2)}" fill="{_fill(uid, si)}" stroke="{stroke}" '
+                        f'stroke-width="{stroke_w}"/>')
             body.append(_text(max(x, zero) + 4, by + bar_h - 3, fmt(v), size=10, colour=MUTED))
         lim = finite(g.limit)
         if lim is not None:
@@ -342,8 +442,10 @@ def line_chart(series: Sequence[Series], *, uid: str, title: str, x_label: str =
     height = 250
     bottom = height - 44
     sx, sy = _Scale(xlo, xhi, left, right), _Scale(ylo, yhi, bottom, top)
-    body = [_hatch_defs(uid)]
-    body += _legend([n for n, _ in clean], left, 16, lines=True)
+    body: list[str] = []
+    # The legend names the series drawn here, not one without a point.
+    drawn = [i for i, (_, pts) in enumerate(clean) if pts]
+    body += _legend([clean[i][0] for i in drawn], left, 16, lines=True, styles=drawn)
     body += _x_axis(sx, top, bottom, nice_ticks(xlo, xhi), x_label)
     for t in nice_ticks(ylo, yhi):
         y = sy(t)
@@ -389,11 +491,11 @@ def draw(spec: Chart, uid: str) -> Markup | None:
     if isinstance(spec, IntervalChart):
         return interval_chart(spec.rows, uid=uid, title=spec.title, series=spec.series,
                               refs=spec.refs, axis_label=spec.axis_label,
-                              width=spec.width if spec.width is not None else WIDTH)
+                              width=spec.width if spec.width is not None else WIDTH, log=spec.log)
     if isinstance(spec, BarChart):
         return bar_chart(spec.groups, uid=uid, title=spec.title, series=spec.series,
                          refs=spec.refs, axis_label=spec.axis_label,
-                         limit_label=spec.limit_label, max_groups=spec.max_groups)
+                         limit_label=spec.limit_label, max_groups=spec.max_groups, log=spec.log)
     return line_chart(spec.series, uid=uid, title=spec.title, x_label=spec.x_label,
                       y_label=spec.y_label, vlines=spec.vlines, hlines=spec.hlines,
                       y_zero=spec.y_zero, max_points=spec.max_points)

@@ -26,14 +26,11 @@ import dataclasses
 import datetime as dt
 import functools
 import json
-import os
-import posixpath
 import shlex
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from markupsafe import Markup
 
@@ -41,18 +38,24 @@ from certify.outputs import REPORT_HTML, atomic_write
 from certify.registry import suite_classes
 from certify.report import Report, RunRecord, SignatureStatus
 from certify.reports import charts
+from certify.reports.evidence import (
+    STATUS_ORDER,
+    ArtifactRow,
+    EvidenceRow,
+    artifact_rows,
+    evidence_rows,
+    reason_views,
+    safe_href,
+)
+from certify.reports.generic import generic_view
 from certify.suite import SuiteRecord
 from certify.view import Panel, Table, as_dict, clip, dicts, fmt, get
 
 TEMPLATES = Path(__file__).parent / "templates"
 
 #: Caps that keep the page bounded whatever the size of the data.
-MAX_EVIDENCE_ROWS = 200
 MAX_REASONS = 50
-MAX_GENERIC_DEPTH = 4
-MAX_GENERIC_ITEMS = 25
 
-STATUS_ORDER = {"failed": 0, "errored": 1, "warned": 2, "skipped": 3, "passed": 4, "info": 5}
 STATUS_ICON = {"passed": "✓", "warned": "!", "failed": "✗", "errored": "⊘", "skipped": "–",
                "info": "ℹ"}
 VERDICT_ICON = {"CERTIFIED": "✓", "REJECTED": "✗", "INCOMPLETE": "!"}
@@ -61,27 +64,6 @@ VERDICT_ICON = {"CERTIFIED": "✓", "REJECTED": "✗", "INCOMPLETE": "!"}
 # --------------------------------------------------------------------------------------
 # View model: plain data the template lays out.
 # --------------------------------------------------------------------------------------
-
-@dataclasses.dataclass
-class EvidenceRow:
-    id: str
-    description: str
-    status: str
-    waived: str
-    metric_lines: list[str]
-    threshold_lines: list[str]
-    reason: str
-    seed: Any
-
-
-@dataclasses.dataclass
-class ArtifactRow:
-    path: str
-    href: str | None
-    sha256: str
-    description: str
-    check: str
-
 
 @dataclasses.dataclass
 class SuiteView:
@@ -125,17 +107,6 @@ def _anchor(name: str) -> str:
     return "suite-" + (safe or "x")
 
 
-def _safe_href(rel: str, run_dir: Path, out_dir: Path) -> str | None:
-    """A relative link from the page to ``run_dir/rel``; None for paths that leave the run."""
-    if not rel or rel.startswith(("/", "\\")) or ":" in rel or "\\" in rel:
-        return None
-    parts = posixpath.normpath(rel).split("/")
-    if ".." in parts or parts[0] in ("", "."):
-        return None
-    target = os.path.relpath(run_dir / Path(*parts), out_dir)
-    return quote(Path(target).as_posix(), safe="/")
-
-
 def _parse_time(text: str | None) -> dt.datetime | None:
     if not text:
         return None
@@ -152,123 +123,6 @@ def _duration(a: str, b: str) -> str:
         return ""
     seconds = (end - start).total_seconds()
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
-
-
-# --------------------------------------------------------------------------------------
-# Generic key/value view (bounded).
-# --------------------------------------------------------------------------------------
-
-def generic_view(value: Any, depth: int = 0) -> Markup:
-    """A bounded HTML view of any JSON value: nested definition lists and small tables."""
-    if depth >= MAX_GENERIC_DEPTH:
-        return Markup('<code class="gen">{}</code>').format(clip(value, 200))
-    if isinstance(value, dict):
-        if not value:
-            return Markup('<span class="muted">(empty)</span>')
-        items = list(value.items())
-        parts = [Markup("<dt>{}</dt><dd>{}</dd>").format(clip(str(k), 120), generic_view(v, depth + 1))
-                 for k, v in items[:MAX_GENERIC_ITEMS]]
-        more = (Markup('<dt class="muted">…</dt><dd class="muted">{} more keys not shown</dd>')
-                .format(len(items) - MAX_GENERIC_ITEMS) if len(items) > MAX_GENERIC_ITEMS else "")
-        return Markup('<dl class="gen">{}{}</dl>').format(Markup("").join(parts), more)
-    if isinstance(value, list):
-        if not value:
-            return Markup('<span class="muted">(empty list)</span>')
-        if all(isinstance(v, dict) for v in value):
-            keys: list[str] = []
-            for row in value[:MAX_GENERIC_ITEMS]:
-                keys += [k for k in row if k not in keys]
-            if len(keys) <= 10:
-                head = Markup("").join(Markup("<th scope=\"col\">{}</th>").format(clip(k, 60))
-                                       for k in keys)
-                body = Markup("").join(
-                    Markup("<tr>{}</tr>").format(Markup("").join(
-                        Markup("<td>{}</td>").format(clip(row.get(k, ""), 160)) for k in keys))
-                    for row in value[:MAX_GENERIC_ITEMS])
-                more = (Markup('<p class="muted">{} more rows not shown</p>')
-                        .format(len(value) - MAX_GENERIC_ITEMS)
-                        if len(value) > MAX_GENERIC_ITEMS else "")
-                return Markup('<div class="scroll"><table class="gen"><thead><tr>{}</tr></thead>'
-                              '<tbody>{}</tbody></table></div>{}').format(head, body, more)
-        if all(not isinstance(v, dict | list) for v in value):
-            shown = ", ".join(clip(v, 60) for v in value[:60])
-            more = f" … ({len(value)} items)" if len(value) > 60 else ""
-            return Markup('<code class="gen">[{}{}]</code>').format(shown, more)
-        items_html = Markup("").join(Markup("<li>{}</li>").format(generic_view(v, depth + 1))
-                                     for v in value[:MAX_GENERIC_ITEMS])
-        more = (Markup('<li class="muted">{} more items not shown</li>').format(
-            len(value) - MAX_GENERIC_ITEMS) if len(value) > MAX_GENERIC_ITEMS else "")
-        return Markup('<ol class="gen">{}{}</ol>').format(items_html, more)
-    if isinstance(value, float):
-        return Markup("{}").format(fmt(value))
-    return Markup("{}").format(clip(value, 300))
-
-
-# --------------------------------------------------------------------------------------
-# Evidence.
-# --------------------------------------------------------------------------------------
-
-def _metric_lines(record: Any) -> tuple[list[str], list[str]]:
-    metrics, thresholds = [], []
-    for c in record.comparisons[:6]:
-        metrics.append(f"{c.metric} = {fmt(c.value)}")
-        t = f"{c.op} {fmt(c.fail)}"
-        if c.warn is not None:
-            t += f" (warn {c.op} {fmt(c.warn)})"
-        thresholds.append(t)
-    if len(record.comparisons) > 6:
-        metrics.append(f"… {len(record.comparisons) - 6} more")
-    if not metrics:
-        scalars = [(k, v) for k, v in record.metrics.items()
-                   if isinstance(v, int | float | str | bool) or v is None]
-        metrics = [f"{k} = {fmt(v) if not isinstance(v, str) else clip(v, 80)}" for k, v in scalars[:4]]
-        if len(scalars) > 4:
-            metrics.append(f"… {len(scalars) - 4} more")
-    return metrics, thresholds
-
-
-def evidence_rows(records: Sequence[Any], limit: int = MAX_EVIDENCE_ROWS) -> tuple[list[EvidenceRow], str]:
-    """Failed, errored, warned, skipped, then passed; capped (passed rows are cut first)."""
-    ordered = sorted(records, key=lambda r: (STATUS_ORDER.get(r.status.value, 9), r.id))
-    shown = ordered[:limit]
-    rows = []
-    for r in shown:
-        metric_lines, threshold_lines = _metric_lines(r)
-        waived = ""
-        if r.waiver is not None:
-            waived = (f"waived ({r.waiver.original_status.value}): {r.waiver.reason} — "
-                      f"{r.waiver.approver}, until {r.waiver.expires}")
-        rows.append(EvidenceRow(
-            id=r.id, description=r.description, status=r.status.value, waived=clip(waived, 300),
-            metric_lines=[clip(m, 160) for m in metric_lines],
-            threshold_lines=[clip(t, 120) for t in threshold_lines],
-            reason=clip(r.reason), seed=r.seed,
-        ))
-    note = ""
-    if len(ordered) > limit:
-        hidden: dict[str, int] = {}
-        for r in ordered[limit:]:
-            hidden[r.status.value] = hidden.get(r.status.value, 0) + 1
-        note = (f"{len(ordered) - limit} more checks not shown here ("
-                + ", ".join(f"{n} {s}" for s, n in hidden.items()) + "); all are in report.json.")
-    return rows, note
-
-
-def artifact_rows(records: Sequence[Any], run_dir: Path, out_dir: Path, limit: int = 100
-                  ) -> list[ArtifactRow]:
-    seen: set[str] = set()
-    out = []
-    for r in records:
-        for a in r.artifacts:
-            if a.path in seen:
-                continue
-            seen.add(a.path)
-            out.append(ArtifactRow(path=clip(a.path, 200), href=_safe_href(a.path, run_dir, out_dir),
-                                   sha256=clip(a.sha256, 80), description=clip(a.description, 200),
-                                   check=r.id))
-            if len(out) >= limit:
-                return out
-    return out
 
 
 # --------------------------------------------------------------------------------------
@@ -311,7 +165,7 @@ def suite_panels(name: str, data: dict[str, Any], records: list[Any],
 def suite_view(name: str, summary: Any, records: list[Any], report: Report, ids: _Ids,
                run_dir: Path, out_dir: Path) -> SuiteView:
     """One suite's section: its evidence, its own panels (drawn here), its artifacts."""
-    rows, note = evidence_rows(records)
+    rows, note = evidence_rows(records, run_dir, out_dir)
     statuses = [r.status.value for r in records]
     status = min(statuses, key=lambda s: STATUS_ORDER.get(s, 9)) if statuses else "skipped"
     if summary is not None and summary.error:
@@ -420,6 +274,7 @@ def build_context(report: Report, run_dir: Path, out_path: Path, signature: Sign
         taken.add(view.anchor)
     verdict = report.verdict
     decision = verdict.decision.value
+    reasons = reason_views(verdict.reasons, report.evidence, run_dir, out_dir)
     waivers = [{"check": w.check, "reason": clip(w.reason, 300), "approver": clip(w.approver, 120),
                 "expires": w.expires, "expired": w.expired,
                 "applied_to": ", ".join(w.applied_to[:20]) + (" …" if len(w.applied_to) > 20 else "")}
@@ -430,8 +285,8 @@ def build_context(report: Report, run_dir: Path, out_path: Path, signature: Sign
         files = dicts(drift.get("files"))
         drift_view = {
             "path": clip(drift.get("path"), 200), "digest": clip(drift.get("digest"), 100),
-            "href": _safe_href(str(drift.get("path", "")), run_dir, out_dir),
-            "files": [(clip(f.get("path"), 200), _safe_href(str(f.get("path", "")),
+            "href": safe_href(str(drift.get("path", "")), run_dir, out_dir),
+            "files": [(clip(f.get("path"), 200), safe_href(str(f.get("path", "")),
                                                             run_dir / str(drift.get("path", "")),
                                                             out_dir),
                        clip(f.get("sha256"), 80)) for f in files[:40]],
@@ -441,13 +296,13 @@ def build_context(report: Report, run_dir: Path, out_path: Path, signature: Sign
         "r": report,
         "decision": decision,
         "verdict_icon": VERDICT_ICON.get(decision, "?"),
-        "reasons": [clip(x) for x in verdict.reasons[:MAX_REASONS]],
-        "more_reasons": max(len(verdict.reasons) - MAX_REASONS, 0),
+        "reasons": reasons[:MAX_REASONS],
+        "more_reasons": reasons[MAX_REASONS:],
         "counts": {k: v for k, v in verdict.counts.items()},
         "duration": _duration(report.started_at, report.finished_at),
         "signature": signature,
-        "links": {"certificate": _safe_href(signature.certificate or "", run_dir, out_dir),
-                  "public_key": _safe_href(signature.public_key or "", run_dir, out_dir)},
+        "links": {"certificate": safe_href(signature.certificate or "", run_dir, out_dir),
+                  "public_key": safe_href(signature.public_key or "", run_dir, out_dir)},
         "waivers": waivers,
         "suites": suites,
         "env": _environment(report),
@@ -457,7 +312,7 @@ def build_context(report: Report, run_dir: Path, out_path: Path, signature: Sign
         "rendered_at": now.isoformat(timespec="seconds"),
         "status_icon": STATUS_ICON,
         "statuses": list(STATUS_ORDER),
-        "report_href": _safe_href("report.json", run_dir, out_dir),
+        "report_href": safe_href("report.json", run_dir, out_dir),
     }
 
 
@@ -473,7 +328,19 @@ def _env() -> Any:
         lstrip_blocks=True,
     )
     env.filters["fmt"] = fmt
+    env.filters["code_spans"] = code_spans
     return env
+
+
+def code_spans(text: str) -> Markup:
+    """``text`` escaped, with its `backticked` parts shown as code (no literal backticks)."""
+    from markupsafe import escape
+
+    parts = str(text).split("`")
+    if len(parts) % 2 == 0:  # an unpaired backtick: show the text as it is
+        return Markup(escape(text))
+    return Markup("").join(Markup("<code>{}</code>").format(p) if i % 2 else escape(p)
+                           for i, p in enumerate(parts))
 
 
 def render_html(report: Report, run_dir: Path, signature: SignatureStatus,

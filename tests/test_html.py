@@ -178,7 +178,8 @@ ALLOWED_TAGS = {
     "ul", "li", "dl", "dt", "dd", "table", "caption", "thead", "tbody", "tr", "th", "td",
     "figure", "details", "summary",
     # inline SVG
-    "svg", "defs", "pattern", "rect", "line", "circle", "polygon", "polyline", "text", "desc",
+    "svg", "defs", "pattern", "rect", "line", "circle", "polygon", "polyline", "path", "text", "tspan",
+    "desc",
 }
 
 
@@ -272,8 +273,8 @@ def test_certified_page_explains_the_run(certified: Run) -> None:
         assert record.id in text
     assert "roc_auc_diff_lower_ci = " in text and ">= -0.01" in text
     # Each suite's table: warned (and any failed) checks before passed ones.
-    order = {"failed": 0, "errored": 1, "warned": 2, "skipped": 3, "passed": 4}
-    tables = [re.findall(r'<tr class="row-(\w+)">', t) for t in html.split('<table class="evidence">')[1:]]
+    order = {"failed": 0, "errored": 1, "warned": 2, "skipped": 3, "passed": 4, "info": 5}
+    tables = [re.findall(r'<li class="ev row-(\w+)"', t) for t in html.split('<ol class="evidence">')[1:]]
     assert len(tables) == 2 and all(t == sorted(t, key=order.__getitem__) for t in tables)
     assert tables[1][0] == "warned" and tables[1][-1] == "passed"
     # Pictures: quality CIs, improvement chart, slices, fairness; adversarial curve.
@@ -287,7 +288,7 @@ def test_certified_page_explains_the_run(certified: Run) -> None:
     # Adversarial example rows with masked sensitive values, artifacts linked with sha256.
     assert "Example adversarial rows (candidate)" in text
     income = [ln for ln in re.findall(r"income: [^;<]*", html)]
-    assert income and all("sha256:" in ln for ln in income)
+    assert income and all("masked:" in ln for ln in income)
     for record in r.evidence:
         for art in record.artifacts:
             assert f'href="{art.path}"' in html and art.sha256 in html
@@ -334,13 +335,13 @@ def test_rejected_page_leads_with_the_deciding_reasons(rejected: Run) -> None:
     # An expired waiver is shown as such, with its approver.
     assert re.search(r"quality::accuracy ✗ EXPIRED old exception Bob Former", text)
     # A waived failure is shown as warned, citing the waiver; the waiver lists what it covers.
-    assert re.search(r"! WARNED waived \(failed\): F1 judged separately — Cy Lead, until "
-                     r"2999-01-01 quality::f1", text)
+    assert re.search(r"! WARNED quality::f1 [^!✓✗]*? waiver waived \(failed\): F1 judged "
+                     r"separately — Cy Lead, until 2999-01-01", text)
     assert re.search(r"quality::f1 ! IN FORCE F1 judged separately Cy Lead 2999-01-01 quality::f1",
                      text)
     # Evidence table: failed rows first, then errored, warned, skipped, passed.
-    order = {"failed": 0, "errored": 1, "warned": 2, "skipped": 3, "passed": 4}
-    rows = re.findall(r'<tr class="row-(\w+)">', html)
+    order = {"failed": 0, "errored": 1, "warned": 2, "skipped": 3, "passed": 4, "info": 5}
+    rows = re.findall(r'<li class="ev row-(\w+)"', html)
     assert rows and rows == sorted(rows, key=order.__getitem__)
     assert rows[0] == "failed" and rows[-1] == "passed"
     # The non-inferiority chart flags the metrics whose interval crosses the margin.
@@ -397,7 +398,7 @@ def test_edge_case_counterexamples_are_reproducible_and_masked(data_suites: Run)
         col = heads.index("income")
         for row in re.findall(r"<tr>(.*?)</tr>", t, re.S)[1:]:
             cell = re.findall(r"<td>([^<]*)</td>", row)[col]
-            assert cell.startswith("sha256:") or cell in ("NaN", "None", "inf", "-inf"), cell
+            assert cell.startswith("masked:") or cell in ("NaN", "None", "inf", "-inf"), cell
     assert "Examples judged per check" in html and "Outcome by input kind" in html
     assert r.verdict.decision.value == "REJECTED"
     assert all(f"{check} failed" in text for check in failing)
@@ -662,15 +663,14 @@ def test_page_size_does_not_grow_with_rows(certified: Run) -> None:
     section = html[html.index('id="suite-adversarial-h"'):]
     following = re.search(r'id="suite-(?!adversarial)', section)
     section = section[:following.start()] if following else section
-    rows = re.findall(r'<tr class="row-(\w+)">', section)
+    rows = re.findall(r'<li class="ev row-(\w+)"', section)
     assert rows.count("failed") >= 100
     first_passed = rows.index("passed") if "passed" in rows else len(rows)
     assert "failed" not in rows[first_passed:]
 
 
 def _load_run(role: str, latencies_us: list[float], errors: dict[str, int]) -> Any:
-    from certify.suites.load import histogram
-    from certify.suites.load.suite import ProfileRun
+    from certify.suites.load import ProfileRun, histogram
 
     h = histogram.new()
     for v in latencies_us:
@@ -694,7 +694,7 @@ def test_load_pictures_from_the_load_suites_own_report_data(certified: Run) -> N
     SLO fail levels, the baseline served the same way, failures by kind, per-second series."""
     from types import SimpleNamespace
 
-    from certify.suites.load.suite import LoadResult, LoadSettings, LoadSuite
+    from certify.suites.load import LoadResult, LoadSettings, LoadSuite
 
     settings_ = LoadSettings.model_validate({"thresholds": {"p95_ms": {"fail": 300.0},
                                                             "p99_ms": {"fail": 500.0}}})

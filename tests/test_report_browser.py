@@ -269,3 +269,87 @@ def test_rejected_report_and_the_probe_sees_external_requests(browser: Browser, 
     assert browser.count("svg.chart") >= 4
     ARTIFACTS.mkdir(exist_ok=True)
     browser.screenshot(ARTIFACTS / "report-rejected.png")
+
+
+# --------------------------------------------------------------------------------------
+# Layout: nothing wider than its container, every reason readable, at any width and on paper.
+# --------------------------------------------------------------------------------------
+
+#: Measured by the browser itself: the page does not scroll sideways, no element's content
+#: overflows its box, no element sticks out past the page, and every reason is shown whole.
+_LAYOUT_PROBE = r"""
+(() => {
+  const root = document.documentElement, width = root.clientWidth, out = [];
+  const name = el => el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") +
+    (el.className && typeof el.className === "string" ? "." + el.className.split(" ")[0] : "");
+  if (root.scrollWidth > width + 1) out.push(["page scrolls sideways", root.scrollWidth, width]);
+  for (const el of document.body.querySelectorAll("*")) {
+    if (el.closest("svg") && el.tagName.toLowerCase() !== "svg") continue;
+    const cs = getComputedStyle(el);
+    if (cs.display === "none" || cs.display === "inline" || cs.visibility === "hidden") continue;
+    if (el.closest("details:not([open])") && !el.closest("summary")) continue;
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 && r.height === 0) continue;
+    if (r.right > width + 1) out.push(["past the page", name(el), Math.round(r.right), width]);
+    if (el.scrollWidth > el.clientWidth + 1 && el.clientWidth > 0)
+      out.push(["content wider than its box", name(el), el.scrollWidth, el.clientWidth]);
+  }
+  const reasons = document.querySelectorAll(".reason, .reasons li");
+  for (const el of reasons) {
+    const r = el.getBoundingClientRect();
+    if (r.width < 40 || el.scrollHeight > el.clientHeight + 1 || el.scrollWidth > el.clientWidth + 1)
+      out.push(["reason clipped or squeezed", name(el), Math.round(r.width)]);
+  }
+  return JSON.stringify({problems: out.slice(0, 20), count: out.length, reasons: reasons.length});
+})()
+"""
+
+
+def _layout(browser: Browser, *, width: int, print_media: bool = False) -> dict[str, Any]:
+    browser.send("Emulation.setDeviceMetricsOverride",
+                 {"width": width, "height": 1000, "deviceScaleFactor": 1, "mobile": False})
+    browser.send("Emulation.setEmulatedMedia", {"media": "print" if print_media else "screen"})
+    browser.drain(0.3)
+    value = browser.send("Runtime.evaluate", {"expression": _LAYOUT_PROBE,
+                                              "returnByValue": True})["result"]["value"]
+    result: dict[str, Any] = json.loads(value)
+    return result
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("which", ["certified", "rejected"])
+def test_layout_holds_at_any_width_and_in_print(browser: Browser, certified: Run,  # noqa: F811
+                                                rejected: Run, which: str) -> None:  # noqa: F811
+    """Rendered by Chromium at 1280 px, 800 px and as printed on A4 (718 px of text width), the
+    page has no element wider than its container and every reason shows whole."""
+    run = certified if which == "certified" else rejected
+    page = run.result.html_path
+    assert page is not None
+    browser.open(page.resolve().as_uri(), scripts=True)  # the probe runs; the page has no script
+    for width, print_media in ((1280, False), (800, False), (718, True)):
+        layout = _layout(browser, width=width, print_media=print_media)
+        assert layout["reasons"] > 0
+        assert layout["count"] == 0, (width, print_media, layout["problems"])
+    browser.send("Emulation.setEmulatedMedia", {"media": "screen"})
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.pdf(ARTIFACTS / f"report-{which}-print.pdf")
+
+
+@pytest.mark.slow
+def test_the_layout_probe_sees_overflow_and_clipping(browser: Browser, rejected: Run,  # noqa: F811
+                                                     tmp_path: Path) -> None:
+    """Control for the test above: a table wider than the page, an unbreakable token and a
+    clipped reason are each found."""
+    token = "x" * 400
+    html = rejected.html.replace("</main>", (
+        f'<table style="width:2000px"><tr><td>{token}</td></tr></table>'
+        f'<div style="width:300px;white-space:nowrap">{token}</div>'
+        '<p class="reason" style="height:10px;overflow:hidden">a reason<br>on three<br>lines</p>'
+        "</main>"))
+    control = tmp_path / "control.html"
+    control.write_text(html, encoding="utf-8")
+    browser.open(control.as_uri(), scripts=True)
+    layout = _layout(browser, width=800)
+    kinds = {problem[0] for problem in layout["problems"]}
+    assert {"page scrolls sideways", "content wider than its box",
+            "reason clipped or squeezed"} <= kinds, layout
