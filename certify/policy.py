@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from certify.errors import ConfigError
+from certify.registry import suite_classes
 
 DEFAULT_SEED = 20240611
 POLICY_FILENAME = "certify.toml"
@@ -275,8 +276,6 @@ Policy = PolicyBase
 @functools.cache
 def policy_model() -> type[PolicyBase]:
     """The policy model with one ``suites.<name>`` section per registered suite."""
-    from certify.registry import suite_classes
-
     fields: dict[str, Any] = {
         name: (cls.settings_model, Field(default_factory=cls.settings_model,
                                          description=cls.description or None))

@@ -18,8 +18,10 @@ import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from certify.attest.issue import issue
+from certify.attest.signer import Signer, signer_from_policy
 from certify.data import Dataset, load_dataset
 from certify.environment import fingerprint, provenance
 from certify.errors import CertifyError, ConfigError
@@ -37,14 +39,11 @@ from certify.outputs import (
     directory_manifest,
 )
 from certify.policy import ModelSpec, Policy
-from certify.registry import reporters
+from certify.registry import reporters, suite_classes
 from certify.report import DataInfo, ModelInfo, Report, RunRecord, SuiteSummary, WaiverInfo
 from certify.suite import CheckSpec, Suite, SuiteContext
 from certify.verdict import Planned, Verdict, decide
 from certify.version import __version__
-
-if TYPE_CHECKING:
-    from certify.attest.signer import Signer
 
 
 @dataclass
@@ -127,8 +126,6 @@ class CertifySession:
             raise
 
     def _setup(self) -> None:
-        from certify.registry import suite_classes
-
         policy = self.policy
         self.data = load_dataset(
             policy.resolve(policy.data.reference), policy.resolve(policy.data.evaluation),
@@ -142,8 +139,6 @@ class CertifySession:
         self._check_model(self.candidate, "candidate")
         if self.baseline is not None:
             self._check_model(self.baseline, "baseline")
-        from certify.attest.signer import signer_from_policy
-
         # A configured but unusable key fails now, before any suite runs.
         self.signer = signer_from_policy(policy)
         self.masker = Masker.from_env()  # one key per run: equal values, equal pseudonyms
@@ -385,8 +380,6 @@ class CertifySession:
         then every reporter with the read-only :class:`RunRecord` (summary.md, the HTML page, CI
         summaries, third-party reporters). Anything that fails throws the unpublished folder away.
         """
-        from certify.attest.issue import issue
-
         assert self.run_dir is not None, "setup() was not called"
         report = self.build_report(today)
         run_path = self.run_dir.path

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+MAX_LINES = 600
 #: Source folders that ship, and where they install inside the certify package.
 SHIPPED = {"certify": "", "suites": "suites", "reports": "reports", "plugins": "plugins"}
 
@@ -59,3 +60,15 @@ def test_a_wrong_import_breaks_a_contract(tmp_path: Path, module: str, bad_impor
     assert done.returncode != 0
     assert f"{contract} BROKEN" in done.stdout
 
+
+
+def test_shipped_modules_stay_small() -> None:
+    too_long = []
+    for source in SHIPPED:
+        for path in sorted((ROOT / source).rglob("*.py")):
+            if "__pycache__" in path.parts:
+                continue
+            lines = len(path.read_text(encoding="utf-8").splitlines())
+            if lines > MAX_LINES:
+                too_long.append(f"{path.relative_to(ROOT)}: {lines} lines")
+    assert not too_long, f"shipped modules over {MAX_LINES} lines: {too_long}"

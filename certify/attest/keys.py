@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from certify.errors import ConfigError
+from certify.outputs import atomic_write
 
 Algorithm = Literal["ecdsa-p256", "ed25519"]
 ALGORITHMS: tuple[Algorithm, ...] = ("ecdsa-p256", "ed25519")
@@ -167,8 +168,6 @@ def write_key_pair(prefix: Path, *, algorithm: Algorithm = DEFAULT_ALGORITHM,
 
     Returns the two paths and the key id. Refuses to overwrite unless ``force``.
     """
-    from certify.outputs import atomic_write
-
     private_path, public_path = key_pair_paths(prefix)
     if not force:
         for path in (private_path, public_path):

@@ -50,7 +50,7 @@ from certify.attest.statement import (
     Statement,
 )
 from certify.errors import ConfigError, VerificationError
-from certify.outputs import CERTIFICATE, REPORT_JSON
+from certify.outputs import CERTIFICATE, REPORT_JSON, directory_digest
 
 #: Clock skew tolerated for issuedAt in the future.
 DEFAULT_SKEW = dt.timedelta(minutes=5)
@@ -353,8 +353,6 @@ def verify(certificate: Path | bytes, keyring: Keyring, *, artifact: Path | None
                 f"{statement.subject[0].name} ({expected[:16]}…)")
         checked.append("artifact")
     if drift_baseline is not None:
-        from certify.outputs import directory_digest
-
         certified = predicate.drift_baseline
         actual = directory_digest(drift_baseline)
         if certified is None:

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from certify.errors import ModelError
+from certify.registry import adapter_loaders
 
 
 class RejectedInput(Exception):  # noqa: N818 - it is an outcome, not a failure of ours
@@ -101,8 +102,6 @@ class Model(abc.ABC):
 
 def load_model(spec: Any, base_dir: Path, role: str) -> Model:
     """Load a model described by a :class:`certify.policy.ModelSpec` (``role``: candidate/baseline)."""
-    from certify.registry import adapter_loaders
-
     loaders = adapter_loaders()
     loader = loaders.get(spec.format)
     if loader is None:
