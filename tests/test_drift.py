@@ -8,6 +8,7 @@ tampering and holds no raw sensitive value.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +106,13 @@ def test_unshifted_data_passes_and_the_baseline_is_written(tmp_path: Path, refer
     assert "sha256:" + subjects["drift-baseline"] == directory_digest(baseline_dir)
     loaded = load_baseline(baseline_dir, expected_digest=directory_digest(baseline_dir))
     assert loaded.manifest.seed == 1234 and loaded.manifest.reference_rows == N_REF
+    # Nothing moved: the effect chart still answers how far each feature moved (bars, not
+    # "nine bars at 0"), and every KS distance is short of the distance at which it fails.
+    effect = drift_panels(report)[0].chart
+    assert effect is not None and effect.title.startswith("How far each feature moved")
+    assert all(g.values[0] is not None for g in effect.groups)
+    ks = [g for g in effect.groups if g.limit is not None]
+    assert len(ks) == len(NUMERIC) and all(g.values[0] < g.limit for g in ks)
 
 
 def test_mean_shift_in_one_numeric_feature_flags_only_that_feature(tmp_path: Path, reference,
@@ -151,20 +159,44 @@ def test_candidate_behaviour_shift_flags_prediction_drift(tmp_path: Path, refere
     assert got["drift::prediction[labels]"] is Status.FAILED
 
 
+def recomputable(values: Any) -> set[str]:
+    """Every unkeyed hash (sha256/sha1/md5, whole or as a 12/16-digit prefix) of the text of
+    ``values``, in the forms a value is written in (its text, its category key, its repr)."""
+    from certify.masking import unkeyed_hashes
+    from certify.suites.drift.columns import category_key
+
+    texts: set[str] = set()
+    for v in values:
+        texts |= {str(v), category_key(v), repr(v)}
+    return set().union(*(unkeyed_hashes(t) for t in texts))
+
+
+def leaked_hashes(text: str, hashes: set[str]) -> set[str]:
+    """The hashes of ``hashes`` that ``text`` holds, anywhere in a run of hex digits."""
+    found = set()
+    for run in re.findall(r"[0-9a-f]{12,}", text):
+        for width in (12, 16, 32, 40, 64):
+            found |= {run[i:i + width] for i in range(len(run) - width + 1)} & hashes
+    return found
+
+
 def test_sensitive_column_is_binned_flagged_and_never_stored_raw(tmp_path: Path, reference,
                                                                  models) -> None:
     shifted = make_credit_data(N_EVAL, SEED + 100, shift={"income_factor": 1.3})
     session = certify_drift(tmp_path, reference, models, shifted, sensitive=["income", "sex"])
     only_flagged(session, {"drift::chi2[income]"})
     assert "drift::ks[income]" not in statuses(session)
-    run_dir = session.run_dir.path
+    result = session.finish()
+    run_dir = result.run_dir
     manifest = json.loads((run_dir / DRIFT_BASELINE / MANIFEST).read_text())
+    assert manifest["format_version"] == 2
     income = next(f for f in manifest["features"] if f["name"] == "income")
     assert income["storage"] == "binned_counts" and income["file"] is None
     assert income["summary"] == {}
     sex = next(f for f in manifest["features"] if f["name"] == "sex")
-    assert sex["storage"] == "hashed_counts"
-    assert all(k.startswith("sha256:") for k in sex["counts"])
+    assert sex["storage"] == "bucketed_counts" and sex["buckets"] == 10
+    assert all(re.fullmatch(r"buckets? [0-9+]+", k) for k in sex["counts"])
+    assert min(sex["counts"].values()) >= 10 and sum(sex["counts"].values()) == N_REF
     assert any("income (sensitive)" in line for line in manifest["stored"])
     # No raw income value (as text, or as a float64 in an array) anywhere in the baseline.
     raw = set(reference["income"].astype(str)) | set(shifted["income"].astype(str))
@@ -180,6 +212,25 @@ def test_sensitive_column_is_binned_flagged_and_never_stored_raw(tmp_path: Path,
     for record in session.evidence.values():
         dumped = record.model_dump_json()
         assert not [v for v in list(raw)[:300] if v in dumped and len(v) > 6], record.id
+    # Its picture uses only the ranges the baseline stores (merged, never split).
+    report = json.loads(result.report_path.read_text())
+    drawn = next(f for f in report["suites"]["drift"]["data"]["features"]
+                 if f["name"] == "income")["distribution"]
+    stored = {"-inf", "inf", *(f"{e:.2g}" for e in income["edges"])}
+    assert drawn["kind"] == "shares" and drawn["ordered"]
+    assert len(drawn["bins"]) <= len(income["edges"]) + 1
+    for label in drawn["bins"]:
+        lo, hi = label.strip("[)").split(", ")
+        assert lo in stored and hi in stored, label
+    assert sum(drawn["reference"]) == pytest.approx(1.0, abs=1e-4)
+    # No output of the run (baseline, report.json, the page, the statement) holds a hash of a
+    # sensitive value that anybody could recompute.
+    hashes = recomputable([*reference["income"], *shifted["income"], *reference["sex"].unique()])
+    files = [p for p in run_dir.rglob("*") if p.is_file()]
+    assert any(p.name == "report.html" for p in files)
+    for path in files:
+        text = path.read_bytes().decode("utf-8", errors="ignore")
+        assert not leaked_hashes(text, hashes), path.relative_to(run_dir)
 
 
 def test_sensitive_drop_leaves_the_column_unmonitored(tmp_path: Path, reference, models) -> None:
@@ -231,7 +282,8 @@ def test_bad_input_is_reported_clearly_never_a_crash_or_a_pass(tmp_path: Path, r
     _, out = _check(baseline, frame)
     assert out["schema"].status is Status.FAILED
     assert "late_payments" in out["schema"].reason and "extra_col" in out["schema"].reason
-    assert "'age' was numeric" in out["schema"].reason
+    assert ("'age': kind numeric (int64) → categorical (object): 5 of 400 values are not numbers"
+            in out["schema"].reason)
     assert out["ks[late_payments]"].status is Status.FAILED
     assert "missing from the data" in out["ks[late_payments]"].reason
     assert out["ks[age]"].status is Status.FAILED
@@ -320,8 +372,10 @@ def test_tampered_baselines_are_refused(tmp_path: Path, reference) -> None:
         load_baseline(directory, expected_digest="sha256:" + "0" * 64)
     assert info.value.reason == "digest-mismatch"
 
-    manifest_path.write_text(text.replace('"format_version": 1', '"format_version": 99'))
+    manifest_path.write_text(text.replace('"format_version": 2', '"format_version": 99'))
     assert "format version 99" in refused("version").message
+    manifest_path.write_text(text.replace('"format_version": 2', '"format_version": 1'))
+    assert "manifest was edited" in refused("tampered").message  # no downgrade either
     manifest_path.write_text("{not json")
     refused("unreadable")
     manifest_path.unlink()
@@ -502,3 +556,329 @@ def test_demo_drift_sabotage_is_rejected_naming_the_feature(tmp_path: Path) -> N
     expected = SABOTAGES["drift"].expect_reason
     reason = next(r for r in verdict.reasons if r.startswith(expected + " failed"))
     assert "new category 'crypto'" in reason and reason.startswith("drift::chi2[purpose]")
+
+
+# -- the report's pictures (issue 16) ---------------------------------------------------------
+
+def drift_panels(report: dict[str, Any]) -> list[Any]:
+    from certify.suite import SuiteRecord
+    from certify.suites.drift import DriftSuite
+    from certify.suites.drift.settings import DriftSettings
+
+    data = report["suites"]["drift"]["data"]
+    return DriftSuite().panels(SuiteRecord("drift", DriftSettings(), data, []))
+
+
+def test_report_data_is_bounded_and_the_pictures_answer_the_question(tmp_path: Path, models
+                                                                     ) -> None:
+    from certify.reports import charts
+    from certify.suites.drift import MAX_DISTRIBUTIONS
+    from certify.suites.drift.distribution import MAX_BINS, PROBS
+    from certify.view import BarChart, LineChart
+
+    rng = np.random.default_rng(4)
+    ref = make_credit_data(N_REF, SEED)
+    new = make_credit_data(N_EVAL, SEED + 100, shift={"new_purpose": "crypto"})
+    new["employment_years"] = new["employment_years"] + 2.0
+    noise = [f"noise{i:02d}" for i in range(30)]  # the model ignores them; drift tests them all
+    for frame in (ref, new):
+        for name in noise:
+            frame[name] = rng.normal(0, 1, len(frame))
+    session = certify_drift(tmp_path, ref, models, new, sensitive=["income", "sex"])
+    report = json.loads(session.finish().report_path.read_text())
+    data = report["suites"]["drift"]["data"]
+    assert len(data["features"]) == 39
+    assert set(data["drifted"]) == {"employment_years", "purpose"}
+    drawn = {f["name"]: f["distribution"] for f in data["features"] if "distribution" in f}
+    assert len(drawn) == MAX_DISTRIBUTIONS and set(data["drifted"]) <= set(drawn)
+    for d in drawn.values():
+        if d["kind"] == "ecdf":
+            assert d["probs"] == list(PROBS) and len(d["reference"]) == len(PROBS)
+        else:
+            assert len(d["bins"]) == len(d["reference"]) == len(d["evaluation"]) <= MAX_BINS
+    assert len(json.dumps(data)) < 80_000  # 39 features, bounded pictures
+    purpose = drawn["purpose"]
+    crypto = purpose["bins"].index("crypto")
+    assert purpose["reference"][crypto] == 0 and purpose["evaluation"][crypto] > 0.05
+
+    panels = drift_panels(report)
+    main = panels[0]
+    assert main.title == "Per-feature drift" and isinstance(main.chart, BarChart)
+    assert "effect" in main.chart.axis_label and main.chart.limit_label
+    assert [g.label for g in main.chart.groups[:2]] == ["employment_years", "purpose"]
+    assert "not drawn: " in main.note and "noise" in main.note
+    assert not any("Significance" in (c.title or "") for p in panels for c in
+                   ([p.chart] if p.chart else []) + list(p.charts))
+    pictures = [p for p in panels if p.title.endswith(": reference vs evaluation")]
+    assert {p.title for p in pictures[:2]} == {  # drifted first (then the largest effects)
+        "Drifted feature: employment_years: reference vs evaluation",
+        "Drifted feature: purpose: reference vs evaluation"}
+    for panel in pictures:
+        chart = panel.chart
+        assert chart is not None and chart.title and panel.table is not None
+        if isinstance(chart, LineChart):  # ECDFs: one line per side, its points in the table
+            assert [s.name for s in chart.series] == ["reference", "evaluation"]
+            assert chart.x_label and chart.y_label
+            assert len(panel.table.rows) == len(chart.series[0].x)
+        else:  # shares per category/range: two series, their numbers in the table
+            assert isinstance(chart, BarChart) and list(chart.series) == ["reference", "evaluation"]
+            assert chart.axis_label and len(panel.table.rows) == len(chart.groups)
+        svg = charts.draw(chart, "t")
+        assert svg is not None and "<title" in svg
+    crypto_bar = next(g for p in pictures if p.title.startswith("Drifted feature: purpose")
+                      for g in p.chart.groups if g.label == "crypto")
+    assert crypto_bar.flag == "new"
+    # Sensitive columns are drawn only over what their baseline stores.
+    for name in ("income", "sex"):
+        d = next(f for f in data["features"] if f["name"] == name).get("distribution")
+        if d is None:
+            continue
+        assert d["kind"] == "shares"
+        labels = " ".join(d["bins"])
+        assert not re.search(r"\d{4,}\.\d", labels)  # no raw income (values have cents)
+        if name == "sex":
+            assert all(re.fullmatch(r"buckets? [0-9+]+", b) for b in d["bins"])
+    # Fields, not dumps.
+    items = [v for p in panels for _, v in p.items]
+    assert items and all(isinstance(v, str) and not v.startswith(("{", "[")) for v in items)
+    execution = dict(next(p for p in panels if p.title == "Drift baseline and execution").items)
+    assert re.fullmatch(r"fit \d+\.\d\d s, check \d+\.\d\d s", execution["time"])
+    assert execution["rows"] == "reference 1,500, evaluation 1,000"
+
+
+# -- drift::schema: declared kind against declared kind (issue 14, item 3) ----------------------
+
+def test_a_declared_categorical_column_keeps_its_kind_in_new_data(tmp_path: Path) -> None:
+    from certify.data import infer_schema
+    from certify.policy import ColumnOverride
+
+    rng = np.random.default_rng(3)
+    n = 1200
+
+    def frame(rows: int, codes: Any) -> pd.DataFrame:
+        return pd.DataFrame({"x": rng.normal(0, 1, rows), "region": codes,
+                             TARGET: rng.integers(0, 2, rows)})
+
+    coded = frame(n, rng.choice([1.0, 2.0, 3.0, np.nan], n))  # float64: codes with gaps
+    declared = {"region": ColumnOverride(kind="categorical")}
+    params = DetectorParams(p_value=Threshold(fail=0.01, warn=0.05))
+
+    def fitted(ref: pd.DataFrame, name: str, overrides: Any, declare: bool) -> Any:
+        schema = infer_schema(ref, target=TARGET, overrides=overrides)
+        baseline = fit_baseline(ref, schema, sensitive=[], seed=1, options=FitOptions(),
+                                params=params, harness_version="t",
+                                declared=["region"] if declare else None)
+        baseline.save(tmp_path / name)
+        return load_baseline(tmp_path / name)
+
+    baseline = fitted(coded, "declared", declared, True)
+    region = next(f for f in baseline.manifest.features if f.name == "region")
+    assert region.kind == "categorical" and region.declared and region.test == "chi2"
+    # The issue's case: values unchanged, same dtype. Nothing to report.
+    _, out = _check(baseline, frame(800, rng.choice([1.0, 2.0, 3.0, np.nan], 800)))
+    assert out["schema"].status is Status.PASSED, out["schema"].reason
+    assert "region" not in out["schema"].reason and out["chi2[region]"].status is Status.PASSED
+    # Same codes without gaps: read as int64. The dtype changed, the declared kind did not.
+    _, out = _check(baseline, frame(800, rng.choice([1, 2, 3], 800)))
+    assert out["schema"].status is Status.PASSED, out["schema"].reason
+    assert ("'region' (declared categorical): dtype float64 → int64, kind categorical unchanged"
+            in out["schema"].reason)
+    change = out["schema"].metrics["dtype_changes"][0]
+    assert change["declared"] and not change["kind_changed"] and change["testable"]
+    # Text where codes were: still categories (the chi-squared test names the new one).
+    texts = frame(800, rng.choice(["1", "2", "unknown"], 800))
+    _, out = _check(baseline, texts)
+    assert out["schema"].status is Status.PASSED
+    assert out["chi2[region]"].status is Status.FAILED and "'unknown'" in out["chi2[region]"].reason
+    # A version-1 baseline does not record the declaration; a categorical kind that its
+    # float64 dtype would not give can only have been declared.
+    legacy = fitted(coded, "legacy", declared, False)
+    _, out = _check(legacy, frame(800, rng.choice([1, 2, 3], 800)))
+    assert out["schema"].status is Status.PASSED, out["schema"].reason
+    # Undeclared, the same codes are numbers: text in them is a kind change a test cannot read.
+    plain = fitted(frame(n, rng.choice([1, 2, 3], n)), "plain", None, False)
+    _, out = _check(plain, texts)
+    assert out["schema"].status is Status.FAILED
+    assert re.search(r"'region': kind numeric \(int64\) → categorical \(object\): \d+ of 800 "
+                     r"values are not numbers", out["schema"].reason)
+    # Text categories declared categorical stay categorical when they arrive as codes; the
+    # declaration recorded in the baseline decides, not the dtype.
+    named = frame(n, rng.choice(["north", "south"], n))
+    as_codes = frame(800, rng.choice([1.0, 2.0], 800))
+    _, out = _check(fitted(named, "named", declared, True), as_codes)
+    assert out["schema"].status is Status.PASSED
+    assert "dtype object → float64, kind categorical unchanged" in out["schema"].reason
+    _, out = _check(fitted(named, "named-undeclared", None, False), as_codes)
+    assert out["schema"].status is Status.WARNED
+    assert "'region': kind categorical (object) → numeric (float64)" in out["schema"].reason
+
+
+def test_the_policy_declaration_reaches_the_baseline(tmp_path: Path, models) -> None:
+    """A numeric-coded column declared categorical in [data.columns]: no schema warning."""
+    rng = np.random.default_rng(9)
+    ref = make_credit_data(N_REF, SEED)
+    ref["region"] = rng.choice([1.0, 2.0, 3.0, np.nan], N_REF)
+    new = make_credit_data(N_EVAL, SEED + 100)
+    new["region"] = rng.choice([1.0, 2.0, 3.0, np.nan], N_EVAL)
+    policy = make_project(tmp_path, candidate=models[0], baseline=models[1], reference=ref,
+                          evaluation=new, suites={"drift": {}},
+                          extra={"data": {"reference": "data/reference.csv",
+                                          "evaluation": "data/evaluation.csv", "target": TARGET,
+                                          "columns": {"region": {"kind": "categorical"}}}})
+    session = CertifySession(load_policy(policy))
+    session.setup()
+    session.run_all()
+    schema = session.evidence["drift::schema"]
+    assert schema.status is Status.PASSED, schema.reason
+    assert "region" not in schema.reason and schema.metrics["dtype_changes"] == []
+    assert session.evidence["drift::chi2[region]"].status is Status.PASSED
+    manifest = json.loads((session.run_dir.path / DRIFT_BASELINE / MANIFEST).read_text())
+    region = next(f for f in manifest["features"] if f["name"] == "region")
+    assert region["declared"] and region["kind"] == "categorical"
+    session.abort()
+
+
+# -- sensitive categories: coarse buckets, keyed pseudonyms (issue 14, item 7) ------------------
+
+def test_bucket_groups_never_leave_a_rare_category_alone() -> None:
+    from certify.suites.drift.columns import MIN_BUCKET_ROWS, bucket_groups, group_labels
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        per_bucket = [int(v) for v in rng.choice([0, 1, 3, 9, 10, 40, 500], 10)]
+        groups = bucket_groups(per_bucket)
+        totals: dict[int, int] = {}
+        for bucket, group in enumerate(groups):
+            totals[group] = totals.get(group, 0) + per_bucket[bucket]
+        assert sorted(set(groups)) == list(range(len(totals)))
+        if len(totals) > 1:
+            assert min(totals.values()) >= MIN_BUCKET_ROWS, (per_bucket, groups)
+        assert bucket_groups(per_bucket) == groups  # deterministic
+        assert len(group_labels(groups)) == len(totals)
+    # Empty buckets do not stand alone either (that would say which categories are absent).
+    assert bucket_groups([100, 100, 0, 0]) == [0, 1, 0, 0]
+    assert group_labels([0, 1, 0, 0]) == ["buckets 0+2+3", "bucket 1"]
+    assert bucket_groups([5, 3]) == [0, 0] and bucket_groups([0, 0, 0]) == [0, 0, 0]
+
+
+def test_sensitive_categories_are_counted_over_coarse_buckets(tmp_path: Path) -> None:
+    from certify.masking import Masker
+    from certify.suites.drift.columns import MIN_BUCKET_ROWS, bucket_of
+    from certify.suites.drift.engine import detect
+    from certify.suites.drift.sources import FrameSource
+
+    rng = np.random.default_rng(12)
+    common = [f"clinic-{i}" for i in range(30)]
+    rare = ["rare-a", "rare-b", "rare-c"]  # 1 to 3 people each: never a count of their own
+
+    def frame(rows: int, p_female: float) -> pd.DataFrame:
+        return pd.DataFrame({
+            "x": rng.normal(0, 1, rows), "amount": np.round(rng.lognormal(8, 1, rows), 2),
+            "sex": rng.choice(["female", "male"], rows, p=[p_female, 1 - p_female]),
+            "clinic": rng.choice(common, rows), TARGET: rng.integers(0, 2, rows)})
+
+    ref = frame(1500, 0.5)
+    ref.loc[ref.index[:6], "clinic"] = ["rare-a", "rare-b", "rare-b", "rare-c", "rare-c", "rare-c"]
+    sensitive = ["sex", "clinic", "amount"]
+    baseline = _baseline(ref, tmp_path, sensitive=sensitive)
+    clinic = next(f for f in baseline.manifest.features if f.name == "clinic")
+    assert clinic.storage == "bucketed_counts" and clinic.buckets == 10
+    assert min(clinic.counts.values()) >= MIN_BUCKET_ROWS
+    members: dict[int, set[str]] = {}
+    for category in [*common, *rare]:
+        members.setdefault(clinic.groups[bucket_of(category, 10)], set()).add(category)
+    for group, cats in members.items():
+        assert not (len(cats) == 1 and cats <= set(rare)), (group, cats)
+    text = (baseline.path / MANIFEST).read_text()
+    assert not [c for c in [*common, *rare, "female"] if c in text]
+    assert not leaked_hashes(text, recomputable([*common, *rare, "female", "male"]))
+    # The same shares pass; a changed sex ratio is flagged, over the buckets.
+    _, out = _check(baseline, frame(1000, 0.5))
+    assert out["chi2[sex]"].status is Status.PASSED and out["chi2[clinic]"].status is Status.PASSED
+    _, out = _check(baseline, frame(1000, 0.3))
+    assert out["chi2[sex]"].status is Status.FAILED
+    assert "new categor" not in out["chi2[sex]"].reason  # buckets hold categories, new or not
+    report, _ = _check(baseline, frame(1000, 0.3))
+    pictured = report.features["sex"].distribution
+    assert pictured is not None and set(pictured["bins"]) == set(
+        next(f for f in baseline.manifest.features if f.name == "sex").counts)
+    # A sensitive value a reason must name is the run's keyed pseudonym, never its hash.
+    bad = frame(1000, 0.5)
+    bad["amount"] = bad["amount"].astype(object)
+    bad.loc[bad.index[:4], "amount"] = "n/a-9371.55"
+    masker = Masker()
+    report = detect(baseline, FrameSource(bad), masker=masker)
+    problem = report.features["amount"].problem or ""
+    assert f"(e.g. {masker.token('n/a-9371.55')})" in problem and "9371" not in problem
+    assert report.features["amount"].sensitive_example is None
+    assert not leaked_hashes(problem, recomputable(["n/a-9371.55"]))
+
+
+def write_v1_baseline(directory: Path, reference: pd.DataFrame, **fit: Any) -> None:
+    """A drift baseline as version 1 of the format wrote it: sensitive categories counted per
+    unkeyed ``sha256:`` hash of their text (byte-identical to what that code wrote)."""
+    from certify.suites.drift.baseline import integrity_of
+    from certify.suites.drift.columns import count_categories
+
+    fit_baseline(reference, **fit).save(directory)
+    body = json.loads((directory / MANIFEST).read_text())
+    body["format_version"] = 1
+    for feature in body["features"]:
+        for key in ("declared", "buckets", "groups"):
+            feature.pop(key)
+        if feature["storage"] == "bucketed_counts":
+            counts = count_categories(reference[feature["name"]], hashed=True)
+            feature["storage"], feature["counts"] = "hashed_counts", counts
+            name = feature["name"]
+            body["stored"] = [f"{name} (sensitive): counts of {len(counts)} hashed categories"
+                              if line.startswith(f"{name} (sensitive)") else line
+                              for line in body["stored"]]
+    body["integrity"] = integrity_of(body)
+    (directory / MANIFEST).write_text(json.dumps(body, indent=2, allow_nan=False) + "\n")
+
+
+def test_a_version_1_baseline_is_still_read_and_its_hashes_never_shown(tmp_path: Path,
+                                                                        reference) -> None:
+    from certify.data import infer_schema
+    from certify.masking import Masker
+    from certify.suites.drift.checks import plan_from_baseline
+    from certify.suites.drift.engine import detect
+    from certify.suites.drift.sources import FrameSource
+    from certify.suites.drift.stats import chi2_test
+
+    directory = tmp_path / "v1"
+    sensitive = ["income", "sex"]
+    write_v1_baseline(directory, reference, schema=infer_schema(reference, target=TARGET),
+                      sensitive=sensitive, seed=3, options=FitOptions(),
+                      params=DetectorParams(p_value=Threshold(fail=0.01, warn=0.05)),
+                      harness_version="0.old")
+    hashes = recomputable([*reference["sex"].unique(), "nonbinary", "oops-1"])
+    assert leaked_hashes((directory / MANIFEST).read_text(), hashes)  # the old format's flaw
+    digest = directory_digest(directory)
+    baseline = load_baseline(directory, expected_digest=digest)  # the certified digest holds
+    assert baseline.manifest.format_version == 1 and baseline.digest == digest
+    sex = next(f for f in baseline.manifest.features if f.name == "sex")
+    assert sex.storage == "hashed_counts"
+    new = make_credit_data(N_EVAL, SEED + 100)
+    new.loc[new.index[:150], "sex"] = "nonbinary"
+    new["income"] = new["income"].astype(object)
+    new.loc[new.index[:2], "income"] = "oops-1"
+    masker = Masker()
+    report = detect(baseline, FrameSource(new), masker=masker)
+    outcomes = {p.name + (f"[{p.param}]" if p.param else ""): p.fn(report)
+                for p in plan_from_baseline(baseline)}
+    assert outcomes["chi2[sex]"].status is Status.FAILED
+    # The same test as before (a hash per category: the categories' own counts).
+    raw = chi2_test({k: int(v) for k, v in reference["sex"].value_counts().items()},
+                    {k: int(v) for k, v in new["sex"].value_counts().items()})
+    assert report.features["sex"].p_value == pytest.approx(raw[1])
+    from certify.suites.drift.columns import legacy_hash_key
+
+    shown = masker.token(legacy_hash_key("nonbinary"))  # keyed: nobody can recompute it
+    assert f"new category '{shown}'" in outcomes["chi2[sex]"].reason
+    assert outcomes["chi2[income]"].status is Status.FAILED
+    assert f"(e.g. {masker.token('oops-1')})" in outcomes["chi2[income]"].reason
+    dumped = json.dumps([o.model_dump(mode="json") for o in outcomes.values()]
+                        + [r.distribution for r in report.features.values()])
+    assert not leaked_hashes(dumped, hashes)
+    assert "nonbinary" not in dumped and "oops-1" not in dumped

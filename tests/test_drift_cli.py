@@ -163,3 +163,58 @@ def test_wrong_key_and_wrong_model_are_refused(run, capsys, tmp_path) -> None:
     code, _, err = drift(capsys, "--baseline", run["baseline"], "--data", run["ok"],
                          "--model", run["other"])
     assert code == 1 and "is not the certified candidate" in err
+
+
+def test_sensitive_values_are_shown_as_keyed_pseudonyms(run, capsys, monkeypatch, tmp_path
+                                                        ) -> None:
+    """A sensitive value a reason names is a keyed pseudonym (CERTIFY_MASK_KEY when set)."""
+    from certify.masking import ENV, Masker
+    from tests.test_drift import leaked_hashes, recomputable
+
+    key = "a team secret of some length"
+    monkeypatch.setenv(ENV, key)
+    frame = make_credit_data(600, 77).drop(columns=[TARGET])
+    frame["income"] = frame["income"].astype(object)
+    frame.loc[frame.index[:3], "income"] = "12345.67 (typo)"
+    frame.to_csv(tmp_path / "typo.csv", index=False)
+    code, out, _ = drift(capsys, "--baseline", run["baseline"], "--data", tmp_path / "typo.csv",
+                         "--json")
+    assert code == 1
+    record = next(e for e in json.loads(out)["evidence"] if e["id"] == "drift::chi2[income]")
+    token = Masker.from_env({ENV: key}).token("12345.67 (typo)")
+    assert record["status"] == "failed" and f"(e.g. {token})" in record["reason"]
+    assert "12345.67" not in out and not leaked_hashes(out, recomputable(["12345.67 (typo)"]))
+
+
+def test_a_version_1_baseline_is_checked_and_its_hashes_never_printed(run, capsys, tmp_path
+                                                                      ) -> None:
+    """Old baselines keep working (their certificates name their digests); the unkeyed hashes
+    that version 1 kept of sensitive categories never reach the output."""
+    from certify.data import infer_schema
+    from certify.evidence import Threshold
+    from certify.suites.drift.baseline import DetectorParams
+    from certify.suites.drift.fit import FitOptions
+    from tests.test_drift import leaked_hashes, recomputable, write_v1_baseline
+
+    ref = make_credit_data(1500, SEED)
+    directory = tmp_path / "v1"
+    write_v1_baseline(directory, ref, schema=infer_schema(ref, target=TARGET),
+                      sensitive=["income", "sex"], seed=1, options=FitOptions(),
+                      params=DetectorParams(p_value=Threshold(fail=0.01, warn=0.05)),
+                      harness_version="0.old")
+    hashes = recomputable([*ref["sex"].unique(), "unknown"])
+    assert leaked_hashes((directory / "manifest.json").read_text(), hashes)
+    new = make_credit_data(1200, 4242).drop(columns=[TARGET])
+    new.loc[new.index[:300], "sex"] = "unknown"
+    new.to_csv(tmp_path / "new.csv", index=False)
+    code, out, err = drift(capsys, "--baseline", directory, "--data", tmp_path / "new.csv",
+                           "--json")
+    assert code == 1, err
+    doc = json.loads(out)
+    assert doc["baseline"]["format_version"] == 1 and doc["verdict"] == "drift"
+    assert any("unkeyed hashes" in note for note in doc["notes"])
+    sex = next(e for e in doc["evidence"] if e["id"] == "drift::chi2[sex]")
+    assert sex["status"] == "failed" and "new category 'masked:" in sex["reason"]
+    assert not leaked_hashes(out, hashes) and "unknown" not in out
+    code, text, _ = drift(capsys, "--baseline", directory, "--data", tmp_path / "new.csv")
+    assert code == 1 and not leaked_hashes(text, hashes)

@@ -11,6 +11,10 @@ are those of the ``drift`` suite (``drift::ks[...]``, ``drift::chi2[...]``,
 when the data has the target column). ``--model`` must be the certified candidate (its
 sha256 is in the baseline); other model files are refused before they are loaded.
 
+A sensitive value a reason must name is shown as a keyed pseudonym (``masked:…``): under
+``CERTIFY_MASK_KEY`` when it is set (the same pseudonyms as the certification runs keyed with
+it), else under a random key of this run. Nothing printed is a hash anybody could recompute.
+
 Exit codes: 0 no drift (warnings allowed), 1 drift found, a check could not be made, or
 the baseline/certificate was refused, 2 usage error (bad arguments, unreadable data).
 """
@@ -126,6 +130,7 @@ def _read_data(path: Path) -> Source:
 def main(args: argparse.Namespace) -> ExitCode:
     from certify.errors import ConfigError
     from certify.evidence import Evidence, Status
+    from certify.masking import Masker
     from certify.suites.drift import NAME
     from certify.suites.drift.baseline import load_baseline
     from certify.suites.drift.checks import plan_from_baseline
@@ -136,12 +141,17 @@ def main(args: argparse.Namespace) -> ExitCode:
                           "checked with the trusted key")
     if args.workers is not None and args.workers < 1:
         raise ConfigError("--workers must be at least 1")
+    masker = Masker.from_env()
     notes: list[str] = []
     expected = None
     if args.certificate is not None:
         expected, notes = certified_baseline_digest(args.certificate, args.key)
     baseline = load_baseline(args.baseline, expected_digest=expected)
     manifest = baseline.manifest
+    if any(f.storage == "hashed_counts" for f in manifest.features):
+        notes.append(f"baseline format version {manifest.format_version} keeps sensitive "
+                     "categories as unkeyed hashes (shown here only as keyed pseudonyms); a new "
+                     "certification run writes them as coarse bucket counts")
     model = _load_model(args.model, manifest) if args.model is not None else None
     source = _read_data(args.data)
     seed = manifest.seed if args.seed is None else args.seed
@@ -151,7 +161,7 @@ def main(args: argparse.Namespace) -> ExitCode:
     with console.status(f"checking {source.rows} rows against the drift baseline…") as status:
         report = detect(baseline, source, model=model, executor=args.executor,
                         workers=args.workers, seed=seed,
-                        progress=lambda message: status.update(message))
+                        progress=lambda message: status.update(message), masker=masker)
     records = []
     for planned in plan_from_baseline(baseline):
         outcome = planned.fn(report)

@@ -24,14 +24,22 @@ feature tests together; names the drifted features), ``drift::prediction[scores]
     (ks|chi2), ``status``, ``sensitive``, ``storage``, ``statistic``, ``p_value``,
     ``p_adjusted``, ``effect`` (KS distance or total-variation distance), ``drifted``,
     ``rows``, ``null_rate``, ``reference_null_rate``, ``new_categories`` ([[category,
-    share]]), ``changes`` (largest category-share changes: [{``category``, ``reference``,
-    ``evaluation``}]), ``summary`` / ``reference_summary`` (numeric, non-sensitive only: mean,
-    std, p05..p95; the quantiles of large new data come from a systematic sample of 10,000
-    values), ``problem``}; ``drifted``: names; ``prediction``, ``target``, ``mmd``,
-    ``candidate_vs_baseline``: the same per-test fields, or null; ``schema``: {``missing``,
-    ``extra``, ``dtype_changes``}; ``baseline``: {``path``, ``digest``, ``format_version``,
-    ``files``, ``bytes``, ``stored`` (what is kept, in words), ``not_monitored``,
-    ``sensitive_handling``}; ``executor``, ``workers``, ``seconds`` {``fit``, ``check``}.
+    share]], the 20 largest), ``new_categories_total``, ``changes`` (largest category-share
+    changes: [{``category``, ``reference``, ``evaluation``}]), ``summary`` /
+    ``reference_summary`` (numeric, non-sensitive only: mean, std, p05..p95; the quantiles of
+    large new data come from a systematic sample of 10,000 values), ``effect_needed`` (KS: the
+    distance at which the test alone fails), ``problem``, and for the first
+    :data:`MAX_DISTRIBUTIONS` features in the order of the pictures (drifted first, then the
+    largest effects) ``distribution`` (:mod:`certify.suites.drift.distribution`: bounded,
+    binned for sensitive columns)}; ``drifted``: names; ``prediction``, ``target``, ``mmd``:
+    the same per-test fields (with ``distribution``), or null; ``candidate_vs_baseline``: per
+    test the same fields with the policy's ``threshold`` (fail level of the distance) and
+    ``status``, or null; ``schema``: {``missing``,
+    ``extra``, ``dtype_changes`` ([{``column``, ``reference_kind``, ``reference_dtype``,
+    ``kind``, ``dtype``, ``declared``, ``kind_changed``, ``testable``, ``change``}])};
+    ``baseline``: {``path``, ``digest``, ``format_version``, ``files``, ``bytes``, ``stored``
+    (what is kept, in words), ``not_monitored``, ``sensitive_handling``}; ``executor``,
+    ``workers``, ``seconds`` {``fit``, ``check``}.
 """
 
 from __future__ import annotations
@@ -44,6 +52,7 @@ from certify.outputs import DRIFT_BASELINE
 from certify.suite import CheckSpec, Suite, SuiteContext, SuiteRecord
 from certify.suites.drift import view
 from certify.suites.drift.checks import (
+    cvb_outcome,
     cvb_plan,
     judge,
     mmd_outcome,
@@ -63,6 +72,8 @@ from certify.version import __version__
 from certify.view import Panel
 
 NAME = "drift"
+#: Most features whose distributions the report keeps (drifted first; the rest are named).
+MAX_DISTRIBUTIONS = 8
 
 
 class DriftSuite(Suite[DriftSettings, DriftReport]):
@@ -89,14 +100,16 @@ class DriftSuite(Suite[DriftSettings, DriftReport]):
             options=s.fit_options(), params=s.params(), harness_version=__version__,
             model=ctx.candidate if s.prediction else None,
             trusted_types=list(ctx.policy.candidate.trusted_types),
-            reference_digest=ctx.data.reference_digest)
+            reference_digest=ctx.data.reference_digest,
+            declared=[name for name, column in ctx.policy.data.columns.items()
+                      if column.kind is not None])
         directory = ctx.run_dir / DRIFT_BASELINE
         baseline.save(directory)
         fit_s = time.perf_counter() - start
         ctx.progress("drift: checking the evaluation data")
         report = detect(baseline, FrameSource(ctx.data.evaluation), model=ctx.candidate,
                         executor=s.executor, workers=s.workers, seed=ctx.seed,
-                        progress=ctx.progress)
+                        progress=ctx.progress, masker=ctx.masker)
         report.seconds["fit"] = round(fit_s, 4)
         task = ctx.data.schema.task
         if (cvb_plan(s, task, ctx.candidate, ctx.baseline) and ctx.baseline is not None
@@ -111,13 +124,26 @@ class DriftSuite(Suite[DriftSettings, DriftReport]):
                     ) -> dict[str, Any]:
         params = result.params
 
-        def row(r: DriftStat, outcome: Outcome) -> dict[str, Any]:
+        def row(r: DriftStat, outcome: Outcome, *, picture: bool = True) -> dict[str, Any]:
             out = r.to_dict()
             out["status"] = outcome.status.value
             out["drifted"] = outcome.status is Status.FAILED
+            if picture and r.distribution is not None:
+                out["distribution"] = r.distribution
             return out
 
-        features = [row(r, judge(r, params, what=n)) for n, r in result.features.items()]
+        def cvb_row(which: str, r: DriftStat) -> dict[str, Any]:
+            s = ctx.settings
+            threshold = s.score_distance if which == "scores" else s.label_distance
+            return {**r.to_dict(), "threshold": threshold.fail,
+                    "status": cvb_outcome(result, which, threshold).status.value}
+
+        outcomes = {n: judge(r, params, what=n) for n, r in result.features.items()}
+        pictured = set(view.picture_order(
+            [{"name": n, "drifted": o.status is Status.FAILED, "effect": result.features[n].effect}
+             for n, o in outcomes.items()])[:MAX_DISTRIBUTIONS])
+        features = [row(r, outcomes[n], picture=n in pictured)
+                    for n, r in result.features.items()]
         return {
             "rows": {"reference": result.reference_rows, "evaluation": result.rows},
             "correction": params.correction,
@@ -130,7 +156,7 @@ class DriftSuite(Suite[DriftSettings, DriftReport]):
                            if result.prediction else None),
             "target": row(result.target, target_outcome(result)) if result.target else None,
             "mmd": row(result.mmd, mmd_outcome(result)) if result.mmd else None,
-            "candidate_vs_baseline": ({k: r.to_dict() for k, r in result.cvb.items()}
+            "candidate_vs_baseline": ({k: cvb_row(k, r) for k, r in result.cvb.items()}
                                       if result.cvb else None),
             "schema": schema_outcome(result).metrics,
             "baseline": result.baseline,

@@ -23,12 +23,27 @@ Layout (format ``certify-drift-baseline``, version :data:`FORMAT_VERSION`)::
                                ``mmd_sample`` rows of the non-sensitive columns, standardised
 
 What is never stored: raw rows (alibi-detect's ``save_detector`` would store the whole
-reference matrix), and any raw value of a sensitive column. A sensitive numeric column is
-kept as counts over quantile ranges whose edges are rounded to two significant digits;
-a sensitive categorical column as counts per hashed category (``sha256:`` prefix, as
-``SuiteContext.mask`` writes them); with ``sensitive = "drop"`` neither is kept.
-Categorical columns are category counts over the whole reference data. The manifest's
+reference matrix), any raw value of a sensitive column, and any hash of one. A sensitive
+numeric column is kept as counts over ``sensitive_bins`` quantile ranges whose edges are
+rounded to two significant digits (``binned_counts``). A sensitive categorical column is kept
+as counts over ``sensitive_bins`` coarse buckets (``bucketed_counts``): a category falls in
+the bucket :func:`~certify.suites.drift.columns.bucket_of` names (a fixed public function,
+so ``certify drift`` re-checks new data without any secret), several categories share a
+bucket, and buckets are merged until every stored count covers at least
+:data:`~certify.suites.drift.columns.MIN_BUCKET_ROWS` reference rows (a rare category is never
+counted alone; an empty bucket does not say which categories are absent). Only bucket
+numbers and counts are written: neither a category's text nor a hash of it. With
+``sensitive = "drop"`` neither kind is kept. Other categorical columns are category counts
+over the whole reference data. Each feature records its kind and whether the policy declared
+it (``declared``), so that new data is read with the same declared kind. The manifest's
 ``stored`` list says all of this in words, per column.
+
+Versions: 2 (this one) added ``bucketed_counts`` and ``declared``. Version 1 kept a sensitive
+categorical column as counts per unkeyed ``sha256:`` hash of the category text
+(``hashed_counts``), which anybody can recompute from a list of candidate values: such a
+baseline is still read and checked (the certificate of its run names its digest), but the
+hashes never reach an output: they are shown as the run's keyed pseudonyms
+(:mod:`certify.masking`). Refit the baseline to drop them from the folder itself.
 
 Integrity: :func:`load_baseline` refuses a directory whose files do not match the
 manifest's digests (a file changed, added or removed) or whose manifest does not match its
@@ -55,7 +70,9 @@ from certify.evidence import Threshold
 from certify.outputs import atomic_write, directory_digest, directory_manifest
 
 FORMAT: Final = "certify-drift-baseline"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Versions this harness reads (1: sensitive categories as unkeyed hashes; see above).
+READABLE_VERSIONS = (1, 2)
 MANIFEST = "manifest.json"
 #: The count of the categories beyond ``max_categories`` (a lumped column).
 OTHER = "<other>"
@@ -91,8 +108,12 @@ class FeatureRef(_Strict):
     kind: Literal["numeric", "categorical", "boolean"]
     dtype: str
     test: Literal["ks", "chi2"]
-    storage: Literal["sorted_sample", "counts", "hashed_counts", "binned_counts"]
+    #: ``hashed_counts`` only in version-1 baselines (read, never written).
+    storage: Literal["sorted_sample", "counts", "binned_counts", "bucketed_counts",
+                     "hashed_counts"]
     sensitive: bool = False
+    #: The policy declared the kind (``[data.columns.<name>] kind``): new data has it too.
+    declared: bool = False
     rows: int
     nulls: int
     file: str | None = None
@@ -103,6 +124,10 @@ class FeatureRef(_Strict):
     lumped: bool = False
     edges: list[float] | None = None
     bin_counts: list[int] | None = None
+    #: ``bucketed_counts``: the number of buckets, and each bucket's group (its count's key is
+    #: :func:`~certify.suites.drift.columns.group_labels` of these).
+    buckets: int | None = None
+    groups: list[int] | None = None
 
     @property
     def null_rate(self) -> float:
@@ -167,11 +192,20 @@ class Manifest(_Strict):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     def canonical(self) -> bytes:
-        body = self.model_dump(mode="json", by_alias=True, exclude={"integrity"})
-        return json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+        return canonical(self.model_dump(mode="json", by_alias=True))
 
     def seal(self) -> None:
-        self.integrity = "sha256:" + hashlib.sha256(self.canonical()).hexdigest()
+        self.integrity = integrity_of(self.model_dump(mode="json", by_alias=True))
+
+
+def canonical(body: dict[str, Any]) -> bytes:
+    """The bytes a manifest's integrity digest covers: its JSON without ``integrity``."""
+    rest = {k: v for k, v in body.items() if k != "integrity"}
+    return json.dumps(rest, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+
+
+def integrity_of(body: dict[str, Any]) -> str:
+    return "sha256:" + hashlib.sha256(canonical(body)).hexdigest()
 
 
 @dataclass
@@ -241,20 +275,20 @@ def load_baseline(directory: Path, *, expected_digest: str | None = None) -> Dri
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise DriftBaselineError("format", f"{manifest_path}: not a {FORMAT} manifest")
     version = raw.get("format_version")
-    if version != FORMAT_VERSION:
+    if isinstance(version, bool) or version not in READABLE_VERSIONS:
+        readable = ", ".join(str(v) for v in READABLE_VERSIONS)
         raise DriftBaselineError("version", f"{manifest_path}: format version {version!r} is not "
-                                            f"supported (this harness reads {FORMAT_VERSION})")
+                                            f"supported (this harness reads {readable})")
+    # The digest covers the manifest as written (an older version lacks newer fields).
+    if raw.get("integrity") != integrity_of(raw):
+        raise DriftBaselineError("tampered", f"{manifest_path}: the manifest was edited after it "
+                                             "was written (integrity digest mismatch)")
     try:
         manifest = Manifest.model_validate(raw)
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = ".".join(str(p) for p in err["loc"])
         raise DriftBaselineError("format", f"{manifest_path}: {loc}: {err['msg']}") from None
-    sealed = manifest.integrity
-    manifest.seal()
-    if manifest.integrity != sealed:
-        raise DriftBaselineError("tampered", f"{manifest_path}: the manifest was edited after it "
-                                             "was written (integrity digest mismatch)")
     present = {rel: digest for rel, digest in directory_manifest(directory) if rel != MANIFEST}
     for rel, digest in sorted(manifest.files.items()):
         if rel not in present:

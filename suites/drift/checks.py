@@ -62,7 +62,9 @@ def judge(r: DriftStat, params: DetectorParams, *, what: str, null_check: bool =
     subject = f"{what}: {r.test}{stat}, p={_fmt_p(r.p_value)}{effect}"
     if r.new_categories:
         shown = ", ".join(f"'{k}' ({share:.1%})" for k, share in r.new_categories[:3])
-        subject += f"; new categor{'y' if len(r.new_categories) == 1 else 'ies'} {shown}"
+        total = max(r.new_category_total, len(r.new_categories))
+        more = f" and {total - 3} more" if total > 3 else ""
+        subject += f"; new categor{'y' if total == 1 else 'ies'} {shown}{more}"
     return Outcome.from_comparisons(comparisons, subject=subject + note, metrics=metrics,
                                     details=details)
 
@@ -111,22 +113,28 @@ def features_outcome(report: DriftReport) -> Outcome:
 
 
 def schema_outcome(report: DriftReport) -> Outcome:
+    """Missing columns and values a test cannot read fail; a changed kind (numeric vs
+    categorical, compared declared with declared) and extra columns warn; a dtype change
+    within the same kind is only noted."""
     s = report.schema
     metrics = {"missing": s.missing, "extra": s.extra,
-               "dtype_changes": [{"column": c, "reference": a, "data": b, "testable": t}
-                                 for c, a, b, t in s.dtype_changes]}
-    broken = [f"'{c}' was {a}, now {b}" for c, a, b, t in s.dtype_changes if not t]
-    changed = [f"'{c}' was {a}, now {b}" for c, a, b, t in s.dtype_changes if t]
+               "dtype_changes": [c.to_dict() for c in s.dtype_changes]}
+    broken = [c.change for c in s.dtype_changes if not c.testable]
+    changed = [c.change for c in s.dtype_changes if c.testable and c.kind_changed]
+    noted = [c.change for c in s.dtype_changes if c.testable and not c.kind_changed]
     missing = ["missing feature column(s): " + ", ".join(s.missing)] if s.missing else []
     extra = ["columns not in the baseline (ignored): " + ", ".join(s.extra)] if s.extra else []
+    notes = ["dtype changed: " + "; ".join(noted)] if noted else []
     if missing or broken:
-        parts = [*missing, *(["type changed: " + "; ".join(broken)] if broken else []), *extra]
+        parts = [*missing, *(["values a test cannot read: " + "; ".join(broken)] if broken
+                             else []),
+                 *(["kind changed: " + "; ".join(changed)] if changed else []), *extra, *notes]
         return Outcome(status=Status.FAILED, reason="; ".join(parts), metrics=metrics)
     if extra or changed:
-        parts = [*extra, *(["dtype changed: " + "; ".join(changed)] if changed else [])]
+        parts = [*(["kind changed: " + "; ".join(changed)] if changed else []), *extra, *notes]
         return Outcome(status=Status.WARNED, reason="; ".join(parts), metrics=metrics)
-    return Outcome(status=Status.PASSED, reason="the data has the baseline's feature columns "
-                                                "and types", metrics=metrics)
+    reason = "the data has the baseline's feature columns and kinds"
+    return Outcome(status=Status.PASSED, reason="; ".join([reason, *notes]), metrics=metrics)
 
 
 def prediction_outcome(report: DriftReport, which: str) -> Outcome:

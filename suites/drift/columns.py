@@ -1,8 +1,9 @@
 """How the drift detectors read values: the same when the baseline is fitted and when new data
 is checked against it.
 
-Categories are counted under their text (:func:`category_key`), sensitive ones under a short
-hash (:func:`hash_key`); a sensitive numeric column is counted over coarse quantile ranges
+Categories are counted under their text (:func:`category_key`); a sensitive categorical column
+over coarse buckets (:func:`bucket_of`, :func:`bucket_groups`, :func:`count_buckets`), never
+under its text or a hash of it; a sensitive numeric column over coarse quantile ranges
 (:func:`coarse_edges`, :func:`bin_counts`); a model's behaviour is its scores and predicted
 labels (:func:`model_scores`); the MMD sees rows as :func:`mmd_matrix` encodes them.
 """
@@ -34,19 +35,77 @@ def category_key(value: Any) -> str:
     return str(value)
 
 
-def hash_key(key: str) -> str:
-    """A sensitive category as written: ``sha256:`` and 12 hex digits (as ``ctx.mask``)."""
+def legacy_hash_key(key: str) -> str:
+    """How a version-1 baseline keyed a sensitive category: ``sha256:`` and 12 hex digits of
+    an unkeyed hash. Only to compare new data with such a baseline: never written out."""
     return "sha256:" + hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
 def count_categories(values: pd.Series, *, hashed: bool = False) -> dict[str, int]:
+    """Counts per category text (``hashed``: per :func:`legacy_hash_key`, version-1 baselines)."""
     counts = values.value_counts(dropna=True, sort=False)
     out: dict[str, int] = {}
     for value, n in counts.items():
         key = category_key(value)
         if hashed:
-            key = hash_key(key)
+            key = legacy_hash_key(key)
         out[key] = out.get(key, 0) + int(n)
+    return out
+
+
+# -- sensitive categories: counts over coarse buckets ------------------------------------------
+
+#: Fewest reference rows behind any stored bucket count: smaller buckets are merged.
+MIN_BUCKET_ROWS = 10
+_BUCKET_SALT = b"certify-drift-bucket/1\x00"
+
+
+def bucket_of(key: str, buckets: int) -> int:
+    """The bucket of a category (its :func:`category_key`): a fixed public function, so that
+    new data can be bucketed without a secret, with only ``buckets`` possible answers (a few
+    bits, shared by many categories): it cannot be turned back into the category."""
+    digest = hashlib.sha256(_BUCKET_SALT + key.encode()).digest()
+    return int.from_bytes(digest[:8], "big") % buckets
+
+
+def bucket_groups(per_bucket: list[int], min_rows: int = MIN_BUCKET_ROWS) -> list[int]:
+    """Each bucket's group: buckets merged, smallest with next smallest, until every group
+    holds at least ``min_rows`` of the counted rows (or one group is left). A rare category is
+    then never counted alone, and an empty bucket never stands alone to say which categories
+    are absent. Groups are numbered by their first bucket."""
+    groups = [[b] for b in range(len(per_bucket))]
+    total = [int(n) for n in per_bucket]
+    while len(groups) > 1:
+        order = sorted(range(len(groups)), key=lambda i: (total[i], groups[i][0]))
+        if total[order[0]] >= min_rows:
+            break
+        a, b = sorted(order[:2])
+        groups[a] = sorted(groups[a] + groups[b])
+        total[a] += total[b]
+        del groups[b], total[b]
+    out = [0] * len(per_bucket)
+    for index, members in enumerate(sorted(groups)):
+        for bucket in members:
+            out[bucket] = index
+    return out
+
+
+def group_labels(groups: list[int]) -> list[str]:
+    """The key of each group's count: the buckets it merges (``buckets 2+7``)."""
+    members: dict[int, list[int]] = {}
+    for bucket, group in enumerate(groups):
+        members.setdefault(group, []).append(bucket)
+    return [("bucket " if len(m) == 1 else "buckets ") + "+".join(str(b) for b in m)
+            for _, m in sorted(members.items())]
+
+
+def count_buckets(values: pd.Series, buckets: int, groups: list[int]) -> dict[str, int]:
+    """Counts of the non-missing values per bucket group (keys: :func:`group_labels`)."""
+    labels = group_labels(groups)
+    out: dict[str, int] = {}
+    for key, n in count_categories(values).items():
+        label = labels[groups[bucket_of(key, buckets)]]
+        out[label] = out.get(label, 0) + n
     return out
 
 

@@ -12,10 +12,13 @@ Detectors
       (the contingency test of alibi-detect's ``ChiSquareDrift``, computed from the stored
       category counts, since ``ChiSquareDrift`` needs the raw reference rows). Sensitive
       columns are never stored raw: numeric ones are tested with chi-squared over coarse
-      quantile ranges, categorical ones over hashed categories (``sensitive = "binned"``),
-      or not at all (``"drop"``). The feature tests are one family: their p-values are
-      corrected for multiple testing (``correction``: Bonferroni or Benjamini-Hochberg FDR,
-      alibi-detect's two choices) and each check judges the corrected p-value.
+      quantile ranges, categorical ones over coarse buckets of their categories
+      (``sensitive = "binned"``), or not at all (``"drop"``). A sensitive value that a
+      reason must name is shown as the run's keyed pseudonym (:mod:`certify.masking`).
+      The feature tests are one family: their p-values are corrected for multiple testing
+      (``correction``: Bonferroni or Benjamini-Hochberg FDR, alibi-detect's two choices)
+      and each check judges the corrected p-value. A KS test also records the distance at
+      which it alone would fail (``effect_needed``), for the report.
       Missing values are judged separately (``null_rate_increase``).
     * Model-based: the candidate's scores (probability of the positive class; of every class
       for a multiclass model; the predictions of a regressor) on reference rows vs the
@@ -44,6 +47,7 @@ read only its own column, so the driver never holds the whole table.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -52,6 +56,7 @@ import numpy as np
 import pandas as pd
 
 from certify.jsonsafe import one_line
+from certify.masking import Masker
 from certify.models import Model
 from certify.raycluster import ensure_ray, ray_available
 from certify.suites.drift.baseline import (
@@ -64,16 +69,17 @@ from certify.suites.drift.baseline import (
 from certify.suites.drift.columns import (
     bin_counts,
     bin_labels,
-    category_key,
+    count_buckets,
     count_categories,
-    hash_key,
     mmd_matrix,
     model_scores,
     numeric_values,
     seeded_rng,
     summarize,
 )
-from certify.suites.drift.result import DriftReport, DriftStat, SchemaCheck
+from certify.suites.drift.distribution import category_shares, ecdf, range_shares
+from certify.suites.drift.result import DriftReport, DriftStat
+from certify.suites.drift.schemacheck import check_schema
 from certify.suites.drift.sources import ParquetColumn, Source
 from certify.suites.drift.stats import (
     adjust,
@@ -114,9 +120,12 @@ def _test_numeric(result: DriftStat, ref: FeatureRef, ref_values: np.ndarray | N
     """KS on the values, or chi-squared over the ranges of a sensitive numeric column."""
     values, n_bad, example = numeric_values(series)
     if n_bad:
-        shown = hash_key(category_key(example)) if ref.sensitive else repr(example)
         result.problem = (f"column '{ref.name}' should be numeric but {n_bad} of "
-                          f"{len(series)} values are not numbers (e.g. {shown})")
+                          f"{len(series)} values are not numbers")
+        if ref.sensitive:  # named by its keyed pseudonym, in the driver (see detect)
+            result.sensitive_example = example
+        else:
+            result.problem += f" (e.g. {example!r})"
         return
     assert values is not None
     present = values[~np.isnan(values)]
@@ -134,6 +143,7 @@ def _test_numeric(result: DriftStat, ref: FeatureRef, ref_values: np.ndarray | N
         result.statistic, result.p_value = ks_test(ref_values, present)
         result.effect = result.statistic
         result.summary = summarize(present, SUMMARY_SAMPLE)
+        result.distribution = ecdf(ref_values, present)
         return
     assert ref.edges is not None and ref.bin_counts is not None
     counts = bin_counts(present, ref.edges)
@@ -142,13 +152,18 @@ def _test_numeric(result: DriftStat, ref: FeatureRef, ref_values: np.ndarray | N
     new_counts = {labels[i]: int(c) for i, c in enumerate(counts) if c}
     result.statistic, result.p_value, result.effect = chi2_test(ref_counts, new_counts)
     result.changes = share_changes(ref_counts, new_counts)
+    result.distribution = range_shares(ref.edges, list(ref.bin_counts), [int(c) for c in counts])
 
 
 def _test_categories(result: DriftStat, ref: FeatureRef, series: pd.Series,
                      params: DetectorParams) -> None:
-    """Chi-squared over the category counts (plain or hashed)."""
+    """Chi-squared over the category counts (of the bucket groups of a sensitive column)."""
     assert ref.counts is not None
-    new_counts = count_categories(series, hashed=ref.storage == "hashed_counts")
+    if ref.storage == "bucketed_counts":
+        assert ref.buckets is not None and ref.groups is not None
+        new_counts = count_buckets(series, ref.buckets, ref.groups)
+    else:
+        new_counts = count_categories(series, hashed=ref.storage == "hashed_counts")
     if ref.lumped:  # categories beyond the kept ones count as one, as in the reference
         lumped: dict[str, int] = {}
         for key, n in new_counts.items():
@@ -166,10 +181,10 @@ def _test_categories(result: DriftStat, ref: FeatureRef, series: pd.Series,
         result.error = "the reference has no values in this column"
         return
     result.statistic, result.p_value, result.effect = chi2_test(ref.counts, new_counts)
-    result.new_categories = sorted(new_shares(ref.counts, new_counts, tested),
-                                   key=lambda kv: (-kv[1], kv[0]))
+    if ref.storage != "bucketed_counts":  # a bucket holds several categories, new or not
+        result.set_new_categories(new_shares(ref.counts, new_counts, tested))
     result.changes = share_changes(ref.counts, new_counts)
-
+    result.distribution = category_shares(ref.counts, new_counts)
 
 
 # -- executing the feature tests --------------------------------------------------------------
@@ -215,53 +230,59 @@ def run_feature_tests(baseline: DriftBaseline, source: Source, *, executor: str 
 
 # -- the whole check --------------------------------------------------------------------------
 
-def _kind_of(dtype: str) -> str:
-    if dtype == "bool" or dtype == "boolean":
-        return "boolean"
-    try:
-        return "numeric" if pd.api.types.is_numeric_dtype(np.dtype(dtype)) else "categorical"
-    except TypeError:
-        return "numeric" if dtype.lower().startswith(("int", "uint", "float")) else "categorical"
+def ks_critical(n: int, m: int, alpha: float) -> float | None:
+    """The two-sample KS distance significant at ``alpha`` (asymptotic: c(α)·√((n+m)/(nm)))."""
+    if n <= 0 or m <= 0 or not 0 < alpha < 1:
+        return None
+    return math.sqrt(-math.log(alpha / 2) / 2) * math.sqrt((n + m) / (n * m))
 
 
-def check_schema(baseline: DriftBaseline, source: Source) -> SchemaCheck:
-    manifest = baseline.manifest
-    schema = manifest.schema_
-    known = set(schema.features) | {schema.target}
-    out = SchemaCheck()
-    out.missing = [f for f in schema.features if f not in source.columns]
-    out.extra = [c for c in source.columns if c not in known]
-    for ref in manifest.features:
-        if ref.name not in source.columns:
+def _protect(results: dict[str, DriftStat], refs: dict[str, FeatureRef], masker: Masker) -> None:
+    """No sensitive value, and no recomputable hash of one, leaves the engine: the example a
+    reason names becomes the run's keyed pseudonym, and the unkeyed category hashes of a
+    version-1 baseline (``hashed_counts``) become keyed pseudonyms of those hashes."""
+    for name, r in results.items():
+        if r.sensitive_example is not None:
+            r.problem = f"{r.problem} (e.g. {masker.token(r.sensitive_example)})"
+            r.sensitive_example = None
+        if refs[name].storage != "hashed_counts":
             continue
-        new_kind = _kind_of(source.dtype(ref.name))
-        old_group = "numeric" if ref.kind == "numeric" else "discrete"
-        new_group = "numeric" if new_kind == "numeric" else "discrete"
-        if new_group == old_group:
-            continue
-        series = source.series(ref.name)
-        if series.isna().all():
-            continue  # an all-missing column: reported by its missing-value rate
-        testable = old_group == "discrete" or numeric_values(series)[1] == 0
-        out.dtype_changes.append((ref.name, f"{ref.kind} ({ref.dtype})",
-                                  source.dtype(ref.name), testable))
-    return out
+
+        def label(key: Any) -> Any:
+            return masker.token(key) if str(key).startswith("sha256:") else key
+
+        r.new_categories = [(label(k), share) for k, share in r.new_categories]
+        r.changes = [dict(c, category=label(c.get("category"))) for c in r.changes]
+        if r.distribution is not None:
+            r.distribution["bins"] = [label(b) for b in r.distribution.get("bins", [])]
 
 
 def detect(baseline: DriftBaseline, source: Source, *, model: Model | None = None,
            executor: str = "inprocess", workers: int | None = None, seed: int = 0,
-           progress: Callable[[str], None] = lambda message: None) -> DriftReport:
-    """Check ``source`` against ``baseline``: the engine of the suite and of ``certify drift``."""
+           progress: Callable[[str], None] = lambda message: None,
+           masker: Masker | None = None) -> DriftReport:
+    """Check ``source`` against ``baseline``: the engine of the suite and of ``certify drift``.
+
+    ``masker``: the run's keyed pseudonyms (a fresh random key when None) for any sensitive
+    value a reason names.
+    """
     manifest = baseline.manifest
     params = manifest.params
     start = time.perf_counter()
     schema = check_schema(baseline, source)
     features, used, n_workers = run_feature_tests(baseline, source, executor=executor,
                                                   workers=workers, progress=progress)
+    refs = {ref.name: ref for ref in manifest.features}
+    _protect(features, refs, masker or Masker())
     order = list(features)
     adjusted = adjust([features[n].p_value for n in order], params.correction)
     for name, p_adj in zip(order, adjusted, strict=True):
         features[name].p_adjusted = p_adj
+        if features[name].test == "ks" and features[name].p_value is not None:
+            # the distance at which this test alone would fail (the corrected fail level)
+            features[name].effect_needed = ks_critical(
+                refs[name].stored_values, features[name].tested,
+                params.p_value.fail / max(len(order), 1))
     report = DriftReport(params=params, rows=source.rows, reference_rows=manifest.reference_rows,
                          schema=schema, features=features, executor=used, workers=n_workers,
                          target_name=manifest.schema_.target)
@@ -322,6 +343,7 @@ def _prediction_tests(baseline: DriftBaseline, source: Source, model: Model,
             r.effect = r.statistic
             r.summary = summarize(finite, SUMMARY_SAMPLE)
             r.ref_summary = summarize(baseline.array(rel), SUMMARY_SAMPLE)
+            r.distribution = ecdf(baseline.array(rel), finite)
         family.append(("scores", label, r))
     if pred.label_counts is not None and labels is not None:
         counts = count_categories(pd.Series(labels))
@@ -332,7 +354,8 @@ def _prediction_tests(baseline: DriftBaseline, source: Source, model: Model,
         else:
             r.statistic, r.p_value, r.effect = chi2_test(pred.label_counts, counts)
             r.changes = share_changes(pred.label_counts, counts)
-            r.new_categories = new_shares(pred.label_counts, counts, len(labels))
+            r.set_new_categories(new_shares(pred.label_counts, counts, len(labels)))
+            r.distribution = category_shares(pred.label_counts, counts)
         family.append(("labels", "labels", r))
     adjusted = adjust([r.p_value for _, _, r in family], params.correction)
     for (_, _, r), p_adj in zip(family, adjusted, strict=True):
@@ -369,7 +392,8 @@ def _target_test(baseline: DriftBaseline, series: pd.Series, params: DetectorPar
             counts = count_categories(present)
             r.statistic, r.p_value, r.effect = chi2_test(target.counts, counts)
             r.changes = share_changes(target.counts, counts)
-            r.new_categories = new_shares(target.counts, counts, len(present))
+            r.set_new_categories(new_shares(target.counts, counts, len(present)))
+            r.distribution = category_shares(target.counts, counts)
         else:
             values, n_bad, example = numeric_values(present)
             if n_bad or values is None:
@@ -377,6 +401,7 @@ def _target_test(baseline: DriftBaseline, series: pd.Series, params: DetectorPar
                 return r
             r.statistic, r.p_value = ks_test(baseline.array(target.file), values)
             r.effect = r.statistic
+            r.distribution = ecdf(baseline.array(target.file), values)
     except Exception as exc:  # noqa: BLE001
         r.error = one_line(exc)
     r.p_adjusted = r.p_value

@@ -29,10 +29,14 @@ from certify.suites.drift.baseline import (
     TargetRef,
 )
 from certify.suites.drift.columns import (
+    MIN_BUCKET_ROWS,
     bin_counts,
+    bucket_groups,
+    bucket_of,
     category_key,
     coarse_edges,
     count_categories,
+    group_labels,
     mmd_matrix,
     model_scores,
     numeric_values,
@@ -89,8 +93,12 @@ def feature_plan(schema: Schema, sensitive: list[str], options: FitOptions
 def fit_baseline(reference: pd.DataFrame, schema: Schema, *, sensitive: list[str], seed: int,
                  options: FitOptions, params: DetectorParams, harness_version: str,
                  model: Model | None = None, trusted_types: list[str] | None = None,
-                 reference_digest: str | None = None) -> DriftBaseline:
-    """Fit every detector's reference on ``reference`` (the candidate ``model`` for prediction)."""
+                 reference_digest: str | None = None,
+                 declared: list[str] | None = None) -> DriftBaseline:
+    """Fit every detector's reference on ``reference`` (the candidate ``model`` for prediction).
+
+    ``declared``: the columns whose kind the policy declares (``[data.columns.<name>] kind``).
+    """
     plan, not_monitored = feature_plan(schema, sensitive, options)
     arrays: dict[str, np.ndarray] = {}
     stored: list[str] = []
@@ -102,7 +110,8 @@ def fit_baseline(reference: pd.DataFrame, schema: Schema, *, sensitive: list[str
         nulls = int(series.isna().sum())
         is_sensitive = name in sensitive
         ref = FeatureRef(name=name, kind=col.kind, dtype=str(series.dtype), test=test,
-                         storage="counts", sensitive=is_sensitive, rows=n, nulls=nulls)
+                         storage="counts", sensitive=is_sensitive, rows=n, nulls=nulls,
+                         declared=name in (declared or []))
         if test == "ks":
             values, _, _ = numeric_values(series)
             assert values is not None
@@ -122,22 +131,24 @@ def fit_baseline(reference: pd.DataFrame, schema: Schema, *, sensitive: list[str
             ref.bin_counts = [int(c) for c in bin_counts(values, edges)]
             stored.append(f"{name} (sensitive): counts over {len(edges) + 1} quantile ranges "
                           "with edges rounded to 2 significant digits; no raw values")
+        elif is_sensitive:
+            _fit_buckets(ref, series, options.sensitive_bins)
+            stored.append(f"{name} (sensitive): counts over {len(ref.counts or {})} groups of "
+                          f"{ref.buckets} coarse buckets of its categories (a bucket counts every "
+                          f"category that falls in it; at least {MIN_BUCKET_ROWS} reference rows "
+                          "behind each count); no category text and no hash of one")
         else:
-            ref.storage = "hashed_counts" if is_sensitive else "counts"
-            counts = count_categories(series, hashed=is_sensitive)
-            kind = f"{'hashed ' if is_sensitive else ''}categories"
+            counts = count_categories(series)
             if len(counts) > options.max_categories:
                 ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
                 kept = dict(ranked[:options.max_categories])
                 kept[OTHER] = sum(n for _, n in ranked[options.max_categories:])
                 ref.counts, ref.lumped = kept, True
-                stored.append(f"{name}{' (sensitive)' if is_sensitive else ''}: counts of the "
-                              f"{options.max_categories} most frequent of {len(counts)} {kind}, "
-                              f"the rest as one '{OTHER}' count")
+                stored.append(f"{name}: counts of the {options.max_categories} most frequent of "
+                              f"{len(counts)} categories, the rest as one '{OTHER}' count")
             else:
                 ref.counts = counts
-                stored.append(f"{name}{' (sensitive)' if is_sensitive else ''}: counts of "
-                              f"{len(counts)} {kind}")
+                stored.append(f"{name}: counts of {len(counts)} categories")
         features.append(ref)
     for name, why in not_monitored.items():
         stored.append(f"{name}: not stored ({why})")
@@ -176,12 +187,36 @@ def fit_baseline(reference: pd.DataFrame, schema: Schema, *, sensitive: list[str
 
     manifest = Manifest(
         harness_version=harness_version, seed=seed, reference_rows=n,
-        reference_digest=reference_digest, schema_=schema.redacted(),
+        reference_digest=reference_digest, schema_=_redacted(schema, sensitive),
         sensitive_columns=list(sensitive), sensitive_handling=options.sensitive,
         not_monitored=not_monitored, params=params, features=features, prediction=prediction,
         target=target, mmd=mmd, stored=stored,
     )
     return DriftBaseline(manifest, arrays)
+
+
+def _redacted(schema: Schema, sensitive: list[str]) -> Schema:
+    """The schema as written: no observed value of a sensitive column (whether or not the
+    schema itself was told which columns are sensitive)."""
+    columns = [c.model_copy(update={"sensitive": True}) if c.name in sensitive else c
+               for c in schema.columns]
+    return schema.model_copy(update={"columns": columns}).redacted()
+
+
+def _fit_buckets(ref: FeatureRef, series: pd.Series, buckets: int) -> None:
+    """A sensitive categorical column as counts over coarse buckets (see
+    :mod:`certify.suites.drift.baseline`)."""
+    per_bucket = [0] * buckets
+    for key, count in count_categories(series).items():
+        per_bucket[bucket_of(key, buckets)] += count
+    groups = bucket_groups(per_bucket)
+    labels = group_labels(groups)
+    counts: dict[str, int] = {}
+    for bucket, count in enumerate(per_bucket):
+        label = labels[groups[bucket]]
+        counts[label] = counts.get(label, 0) + count
+    ref.storage, ref.buckets, ref.groups = "bucketed_counts", buckets, groups
+    ref.counts = {k: v for k, v in counts.items() if v}
 
 
 def _fit_prediction(reference: pd.DataFrame, schema: Schema, model: Model, seed: int,

@@ -38,10 +38,15 @@ class DriftSettings(SuiteSettings):
                     "and most reference rows scored for the prediction detector.")
     sensitive: Literal["binned", "drop"] = Field(
         default="binned",
-        description="Sensitive columns: 'binned' (counts over coarse quantile ranges, or over "
-                    "hashed categories; never raw values) or 'drop' (not monitored).")
-    sensitive_bins: int = Field(default=10, ge=2, le=100,
-                                description="Quantile ranges for a sensitive numeric column.")
+        description="Sensitive columns: 'binned' (counts over coarse quantile ranges of a "
+                    "numeric column, or over coarse buckets of a categorical one's categories, "
+                    "several per bucket; never raw values nor hashes of them) or 'drop' (not "
+                    "monitored).")
+    sensitive_bins: int = Field(
+        default=10, ge=2, le=100,
+        description="Quantile ranges of a sensitive numeric column, and buckets of a sensitive "
+                    "categorical column (merged until each count covers at least 10 reference "
+                    "rows).")
     prediction: bool = Field(default=True,
                              description="Model-based detector: the candidate's scores and labels.")
     target: bool = Field(default=True, description="Test the target (label) distribution.")
