@@ -161,9 +161,18 @@ def test_broken_model_is_rejected_by_its_check(tmp_path, ref, fitted, kind, chec
         others = [cid for cid in found if cid != check]
         assert all(found[cid] is Status.ERRORED for cid in others)
         assert "no longer called" in session.evidence["edge_cases::no_crash"].reason
+        # the page marks them not judged, apart from passed ones and from the failed deadline
+        search = next(p for p in page_panels(session) if p.title.startswith("Search per check"))
+        results = {row[0]: row[1] for row in search.table.rows}
+        assert results.pop("deadline") == "✗ failed: a call past the deadline"
+        assert all(r.startswith("– not judged") and "hung" in r for r in results.values()), results
     else:
         assert cx["shrunk"] is True
+    panel = next(p for p in page_panels(session) if p.title == f"Counterexample: {check}")
+    assert '{"' not in panel_text([panel]), panel_text([panel])  # fields, not JSON
     if kind == "nan-crash":
+        answer = dict(panel.items)["the model's answer"]
+        assert answer.startswith("crashed: ") and "IndexError" in answer, answer
         assert cx["input"]["n_rows"] == 1  # shrunk to one row with one NaN
         assert sum(v == "NaN" or v is None for v in cx["input"]["rows"][0].values()) == 1
     if kind == "monotonic":
@@ -497,3 +506,284 @@ def test_a_missing_column_refused_by_name_is_a_clean_rejection(tmp_path, ref, fi
     record = session.evidence["edge_cases::no_crash"]
     assert record.status is Status.FAILED and "cache entry v2" in record.reason, record.reason
     session.abort()
+
+
+# -- the audit page (issue 16): fields not dumps, masked but meaningful, what decided a check ---
+
+def page_panels(session: CertifySession) -> list[Any]:
+    """The suite's panels as `certify report` draws them: from report.json's data (JSON)."""
+    from certify.suite import SuiteRecord
+
+    state = session.suites["edge_cases"]
+    data = json.loads(json.dumps(report_data(session)))
+    record = SuiteRecord("edge_cases", state.ctx.settings, data, list(session.evidence.values()))
+    return state.suite.panels(record)
+
+
+def panel_text(panels: list[Any]) -> str:
+    """Every text a panel shows (titles, items, tables, notes, chart labels)."""
+    parts: list[str] = []
+    for p in panels:
+        parts += [p.title, p.note, *[f"{k}: {v}" for k, v in p.items]]
+        if p.table is not None:
+            parts += [p.table.caption, p.table.note, *p.table.headers,
+                      *[str(c) for row in p.table.rows for c in row]]
+        for chart in [p.chart, *p.charts]:
+            if chart is not None:
+                parts += [chart.title, getattr(chart, "axis_label", ""), *chart.series]
+    return "\n".join(parts)
+
+
+def edge_record(data: dict[str, Any], evidence: list[Any] | None = None, **settings: Any) -> Any:
+    from certify.suite import SuiteRecord
+    from certify.suites.edge_cases import EdgeCasesSettings
+
+    return SuiteRecord("edge_cases", EdgeCasesSettings(**settings), data, evidence or [])
+
+
+def edge_panels(record: Any) -> list[Any]:
+    from certify.suites.edge_cases import EdgeCasesSuite
+
+    return EdgeCasesSuite().panels(record)
+
+
+def proba_call(rows: list[list[float]], outcome: str = "predicted") -> dict[str, Any]:
+    return {"outcome": outcome, "probabilities": rows, "predictions": [int(r[1] > 0.5) for r in rows]}
+
+
+def test_observed_output_is_a_table_of_the_rows_that_matter_not_json() -> None:
+    """Issue 16: the observed output was raw JSON. It is fields and a table: the row, what came
+    out, what was expected, the difference, with digits enough to see the difference."""
+    same = [[0.25, 0.75], [0.5, 0.5], [0.125, 0.875]]
+    moved = [[0.25, 0.75], [0.5 - 3e-9, 0.5 + 3e-9], [0.125, 0.875]]
+    cases = [
+        {"check": "edge_cases::deterministic", "invariant": "same input, same output",
+         "violation": "two calls differ", "input": {"columns": ["age"], "rows": [{"age": 1}] * 3,
+                                                    "n_rows": 3},
+         "observed": {"first": proba_call(same), "second": proba_call(moved),
+                      "max_abs_diff": 3e-9}},
+        {"check": "edge_cases::proba_valid", "invariant": "sum to 1", "violation": "row 1 sums",
+         "input": {"columns": ["age"], "rows": [{"age": 1}, {"age": 2}], "n_rows": 2},
+         "observed": proba_call([[0.2, 0.8], [0.3, 0.9]])},
+        {"check": "edge_cases::batch_invariant", "invariant": "batch", "violation": "row 1",
+         "input": {"columns": ["age"], "rows": [{"age": 1}, {"age": 2}], "n_rows": 2},
+         "observed": {"row": 1, "alone": proba_call([[0.4, 0.6]]),
+                      "in_batch": proba_call([[0.41, 0.59]]), "max_abs_diff": 0.01}},
+        {"check": "edge_cases::no_crash", "invariant": "no crash", "violation": "crashed",
+         "input": {"columns": ["age"], "rows": [{"age": "NaN"}], "n_rows": 1},
+         "observed": {"outcome": "crashed", "error": "IndexError: index 64 is out of bounds"}},
+    ]
+    panels = edge_panels(edge_record({"counterexamples": cases}, determinism_tolerance=1e-12))
+    by_title = {p.title: p for p in panels}
+    text = panel_text(panels)
+    assert '{"' not in text and "[[" not in text and "{'" not in text, text
+    det = by_title["Counterexample: edge_cases::deterministic"].table
+    assert det.headers == ["row", "second call", "first call", "difference"]
+    assert [r[0] for r in det.rows] == ["0", "1", "2"]
+    assert det.row_flags == ["", "flag", ""]  # the row that breaks it, marked
+    changed = det.rows[1]
+    assert changed[1] != changed[2], changed  # enough digits to see a 3e-9 difference
+    assert changed[3] == "3e-09" or changed[3].startswith("3"), changed
+    proba = by_title["Counterexample: edge_cases::proba_valid"].table
+    assert proba.row_flags == ["", "flag"] and "sum − 1 = +0.2" in proba.rows[1][3]
+    batch = by_title["Counterexample: edge_cases::batch_invariant"].table
+    assert batch.rows == [["1", "0.4, 0.6", "0.41, 0.59", "0.01"]]
+    crash = dict(by_title["Counterexample: edge_cases::no_crash"].items)
+    assert crash["the model's answer"] == "crashed: IndexError: index 64 is out of bounds"
+
+
+def test_input_table_shows_a_small_perturbation_and_bands_not_values() -> None:
+    from certify.suites.edge_cases.bands import Bands, pair
+    from certify.suites.edge_cases.view import input_table
+
+    assert pair(60, 60.0004) == ("60", "60.0004")  # not "60 -> 60"
+    assert pair(0.99260000, 0.99260001) == ("0.9926", "0.99260001")
+    extreme = input_table({"columns": ["x"], "rows": [{"x": 1.7976931348623157e308}, {"x": 5e-324},
+                                                      {"x": 0.5}, {"x": "Infinity"}]})
+    assert extreme is not None and [r[1] for r in extreme.rows][2:] == ["0.5", "Infinity"]
+    table = input_table({"columns": ["age", "income"], "n_rows": 2,
+                         "rows": [{"age": 60, "income": "masked:0123456789ab"},
+                                  {"age": 60.0004, "income": "masked:ba9876543210"}],
+                         "bands": {"income": ["p40–p50", "p90–p100"]}})
+    assert table is not None
+    assert table.headers == ["row", "age", "income"]
+    assert table.rows == [["0", "60", "masked:0123456789ab (p40–p50)"],
+                          ["1", "60.0004", "masked:ba9876543210 (p90–p100)"]]
+    import pandas as pd
+
+    bands = Bands(pd.Series(range(1, 101)))
+    assert bands.band(1) == "p0" and bands.band(100) == "p100" and bands.band(55.5) == "p50–p60"
+    assert bands.band(-5) == "below the reference range"
+    assert bands.change(40, 60).startswith("+0.69") and "(p30–p40 → p50–p60)" in \
+        bands.change(40, 60)
+    assert bands.change(50, 50 + 1e-6).startswith("+3.5e-08 σ")  # a tiny step stays visible
+
+
+def test_search_panel_marks_checks_not_judged_apart_from_passed_ones() -> None:
+    """Issue 16: sample sizes that decide (judged vs min_examples), checks that were not judged
+    (too few examples, hung, died) marked apart from passed ones, labels without the prefix,
+    a legend of the series drawn, a title and an axis label."""
+    from certify.evidence import Evidence
+    from certify.reports.charts import draw
+    from certify.view import IntervalChart
+
+    def stat(examples: int, outcome: str) -> dict[str, Any]:
+        return {"examples": examples, "generated": examples + 2, "shrink_examples": 0,
+                "calls": examples * 2, "seconds": 1.5, "hypothesis_seed": 7,
+                "budget_exhausted": outcome == "passed", "outcome": outcome}
+
+    checks = {"edge_cases::deadline": stat(12, "passed"),
+              "edge_cases::no_crash": stat(3, "passed"),  # too few: errored, not passed
+              "edge_cases::finite": stat(0, "not_run"),
+              "edge_cases::batch_invariant": stat(2, "died"),
+              "edge_cases::monotonic[late_payments]": stat(1, "counterexample")}
+    status = {"edge_cases::deadline": Status.PASSED, "edge_cases::no_crash": Status.ERRORED,
+              "edge_cases::finite": Status.ERRORED, "edge_cases::batch_invariant": Status.ERRORED,
+              "edge_cases::monotonic[late_payments]": Status.FAILED}
+    evidence = [Evidence(id=cid, suite="edge_cases", status=st, reason="r")
+                for cid, st in status.items()]
+    panels = edge_panels(edge_record({"checks": checks,
+                                      "acceptance": {"valid": {"predicted": 4, "rejected": 0,
+                                                               "crashed": 0, "bad_output": 0},
+                                                     "nan": {"predicted": 0, "rejected": 2,
+                                                             "crashed": 0, "bad_output": 0}}},
+                                     evidence, min_examples=5, max_examples=12))
+    search = next(p for p in panels if p.title.startswith("Search per check"))
+    chart = search.chart
+    assert isinstance(chart, IntervalChart) and chart.title and chart.axis_label
+    assert [r.label for r in chart.rows] == ["deadline", "no_crash", "finite", "batch_invariant",
+                                             "monotonic[late_payments]"]
+    assert not any(r.flag for r in chart.rows)  # no bold flag text to clip
+    assert [chart.series[r.series] for r in chart.rows] == [
+        "passed", "not judged (errored)", "not judged (errored)", "not judged (errored)",
+        "failed"]
+    assert [ref.value for ref in chart.refs] == [5]
+    svg = str(draw(chart, "t"))
+    for label in ("monotonic[late_payments]", "batch_invariant", "passed", "failed",
+                  "not judged (errored)", "min_examples 5"):
+        assert label in svg, label
+    assert ">warned (waived)</text>" not in svg  # the legend names only the series drawn
+    table = search.table
+    results = {row[0]: row[1] for row in table.rows}
+    assert results["deadline"] == "✓ passed"
+    assert results["no_crash"] == "– not judged: too few examples (3 < 5)"
+    assert results["finite"] == "– not judged: not run, the model hung"
+    assert results["batch_invariant"] == "– not judged: the model died"
+    assert results["monotonic[late_payments]"] == "✗ failed: counterexample"
+    assert table.headers[2:4] == ["judged", "needed"]
+    assert [row[2:4] for row in table.rows][1] == ["3", "5"]
+    assert table.row_flags == ["", "flag", "flag", "flag", "flag"]
+    inputs = next(p for p in panels if p.title.startswith("What the model did"))
+    assert list(inputs.chart.series) == ["predicted", "rejected", "crashed", "malformed output"]
+    drawn = str(draw(inputs.chart, "u"))
+    legend = [name for name in inputs.chart.series if f">{name}</text>" in drawn]
+    assert legend == ["predicted", "rejected"]  # the legend names only the series drawn
+    assert [row[1] for row in inputs.table.rows] == ["must be predicted", "on_nan = reject"]
+
+
+def test_sample_size_decides_in_the_evidence(tmp_path, ref, fitted) -> None:
+    """The sample size that decided a check is a comparison (examples >= min_examples), so the
+    page shows it as the deciding value; too few examples is errored, never passed."""
+    # every input kind gets at least one example, so a check judges more than max_examples
+    session = certify(tmp_path, fitted, ref, seed=6, checks=["no_crash", "finite"],
+                      max_examples=1, min_examples=100)
+    for cid in ("edge_cases::no_crash", "edge_cases::finite"):
+        record = session.evidence[cid]
+        assert record.status is Status.ERRORED, record.reason
+        (c,) = record.comparisons
+        assert (c.metric, c.fail, c.status) == ("examples", 100, Status.ERRORED)
+        assert c.value is not None and c.value < 100
+    session.abort()
+    session = certify(tmp_path / "b", fitted, ref, seed=6, checks=["no_crash"], max_examples=6,
+                      min_examples=2)
+    record = session.evidence["edge_cases::no_crash"]
+    assert record.status is Status.PASSED
+    assert [(c.metric, c.status) for c in record.comparisons] == [
+        ("counterexamples", Status.PASSED), ("examples", Status.PASSED)]
+    session.abort()
+
+
+def test_a_monotonic_counterexample_on_a_sensitive_column_shows_what_changed(tmp_path, ref,
+                                                                             fitted) -> None:
+    """Issue 16: 'income <masked> -> <masked>' hid what changed. The reason, the counterexample
+    file and the panel show the direction and size of the change in σ of the reference data and
+    the decile bands it moved between; never the value, never an unkeyed hash of it."""
+    import re
+
+    from certify.demo.models import NonMonotonicClassifier
+    from certify.masking import unkeyed_hashes
+    from certify.suites.edge_cases.cases import show
+
+    model = NonMonotonicClassifier(fitted, column="income",
+                                   threshold=float(ref["income"].median()), penalty=3.0)
+    model.classes_ = fitted.classes_
+    model.feature_names_in_ = [str(c) for c in fitted.feature_names_in_]
+    session = certify(tmp_path, model, ref, seed=41, checks=["monotonic"],
+                      monotonic={"income": "increasing"},
+                      extra={"sensitive_columns": ["income"]})
+    cid = "edge_cases::monotonic[income]"
+    record = session.evidence[cid]
+    assert record.status is Status.FAILED, record.reason
+    change = r"[+-]\d[\d.e+-]* σ \((both )?(p\d+(–p\d+)?|below the reference range|above the " \
+             r"reference range)( → \S+)?"
+    assert re.search(rf"income {change}", record.reason), record.reason
+    assert "<masked>" not in record.reason
+    cx = counterexample(session, cid)
+    assert re.match(change, cx["observed"]["change"]), cx["observed"]
+    assert len(cx["observed"]["values"]) == cx["input"]["n_rows"]
+    assert all(re.match(r"p\d+|below|above", band) for band in cx["input"]["bands"]["income"])
+    assert all(str(row["income"]).startswith("masked:") for row in cx["input"]["rows"])
+    panels = page_panels(session)
+    text = panel_text(panels)
+    assert re.search(change, text) and "p" in text
+    scores = next(p for p in panels if p.title == f"Counterexample: {cid}").table
+    assert scores.headers[:3] == ["row", "income", "score"] and "flag" in scores.row_flags
+    # the values the scan used (and the reference's) are nowhere: not raw, not hashed
+    prop = session.suites["edge_cases"].result.properties[cid]
+    used = [float(v) for v in prop.failure.case.frame["income"]] + [float(v) for v in ref["income"]]
+    shown_all = "\n".join([record.reason, json.dumps(cx), text])
+    for value in used:
+        for form in {repr(value), show(value), f"{value:.4g}", *unkeyed_hashes(value)}:
+            if len(form) >= 6:
+                assert form not in shown_all, form
+    session.abort()
+
+
+def test_panels_never_raise_on_arbitrary_recorded_data() -> None:
+    """report.json is untrusted and loosely shaped: an old, edited or odd report draws panels
+    (or none), never raises, and shows no Python or JSON structure as text."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    leaves = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8)
+    values = st.recursive(leaves, lambda c: st.lists(c, max_size=4)
+                          | st.dictionaries(st.text(max_size=6), c, max_size=4), max_leaves=20)
+    keys = st.sampled_from(["check", "invariant", "violation", "input", "observed", "seed",
+                            "hypothesis_seed", "shrunk", "artifact", "reproduce", "columns",
+                            "rows", "n_rows", "notes", "kinds", "bands", "first", "second",
+                            "alone", "in_batch", "batch", "large", "moved", "original",
+                            "expected", "scores", "step", "values", "probabilities",
+                            "predictions", "outcome", "error", "row", "examples", "name"])
+    shaped = st.recursive(leaves, lambda c: st.lists(c, max_size=4)
+                          | st.dictionaries(keys, c, max_size=6), max_leaves=30)
+    counterexample = st.fixed_dictionaries(
+        {"check": st.sampled_from(["edge_cases::deterministic", "edge_cases::monotonic[age]",
+                                   "edge_cases::invariant[sex]", "edge_cases::noise_stability",
+                                   "edge_cases::row_order", "edge_cases::finite", "x"])},
+        optional={"observed": shaped, "input": shaped, "seed": values, "shrunk": values})
+    data = st.fixed_dictionaries({}, optional={
+        "counterexamples": st.lists(counterexample, max_size=3) | values,
+        "checks": st.dictionaries(st.text(max_size=10), shaped, max_size=3) | values,
+        "acceptance": st.dictionaries(st.text(max_size=10), shaped, max_size=3) | values,
+        "latency_ms": st.dictionaries(st.text(max_size=6), values, max_size=3) | values,
+        "seed": values})
+
+    @settings(max_examples=200, deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(data=data)
+    def draw(data: dict[str, Any]) -> None:
+        panels = edge_panels(edge_record(data, monotonic={"age": "increasing"}))
+        text = panel_text(panels)
+        assert "{'" not in text and '{"' not in text
+
+    draw()

@@ -71,7 +71,11 @@ Counterexamples
     the shrunk input (sensitive columns masked with ``ctx.mask_record``; NaN, None and
     +/-inf are shown, as they are nobody's value), the observed output, the invariant, the
     check's hypothesis seed and the root seed go into the evidence ``details`` and into
-    ``artifacts/edge_cases/counterexamples/<check>.json``. Seeds derive from the root seed
+    ``artifacts/edge_cases/counterexamples/<check>.json``. A sensitive number is never shown,
+    but what it did is: its decile band in the reference data (``input.bands``) and, where a
+    check moves it (``monotonic``), the change in standard deviations of the reference
+    (``income +0.412 σ (p40–p50 → p50–p60)``; :mod:`~certify.suites.edge_cases.bands`).
+    Numbers in reasons get the digits that make a small step visible (``60 → 60.0004``). Seeds derive from the root seed
     (``--certify-seed`` reproduces a run). The example database lives in
     ``<output root>/hypothesis-db`` (shared by every run of the project, unlike the per-run
     folder in DESIGN.md), so that a counterexample found once is replayed first next time,
@@ -85,7 +89,8 @@ rather than blamed for it.
 ``report_data``: see :mod:`certify.suites.edge_cases.report`. The parts: ``settings`` (the
 policy section), ``generator`` (inputs), ``caller`` (the watchdog), ``invariants`` (one
 function per check), ``runner`` (hypothesis), ``engine`` (the work), ``checks`` (outcomes),
-``counterexamples`` and ``report`` (evidence), ``view`` (panels).
+``counterexamples`` and ``report`` (evidence), ``bands`` (sensitive numbers shown as bands and
+changes), ``observed`` and ``view`` (panels).
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 Every invariant's check is judged the same way (:func:`property_check`): a counterexample
 fails it; a hang, an untrustworthy model, a failed run or too few examples leave it errored;
 else it passes. ``edge_cases::deadline`` is judged on the watchdog's timeouts
-(:func:`deadline_check`).
+(:func:`deadline_check`). A check passed, or errored for too few examples, records the sample
+size that decided it as a comparison (``examples >= min_examples``, :func:`sample_size`), so
+the page shows it as the deciding value and threshold.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from certify.evidence import Direction, Outcome, Status, Threshold, compare
+from certify.evidence import Comparison, Direction, Outcome, Status, Threshold, compare
 from certify.suite import SuiteContext
 from certify.suites.edge_cases.counterexamples import hang_violation, write_counterexample
 from certify.suites.edge_cases.invariants import INVARIANTS
@@ -33,8 +35,19 @@ def _metrics(ctx: Context, prop: PropertyResult) -> dict[str, Any]:
             "hypothesis_seed": prop.hypothesis_seed, "examples_by_kind": dict(prop.strata)}
 
 
-def _errored(metrics: dict[str, Any], reason: str) -> Outcome:
-    return Outcome(status=Status.ERRORED, metrics=metrics, reason=reason)
+def _errored(metrics: dict[str, Any], reason: str,
+             comparisons: list[Comparison] | None = None) -> Outcome:
+    return Outcome(status=Status.ERRORED, metrics=metrics, reason=reason,
+                   comparisons=comparisons or [])
+
+
+def sample_size(ctx: Context, prop: PropertyResult) -> Comparison:
+    """The sample size that decides whether a check without a counterexample can pass: the
+    examples judged against ``min_examples`` (fewer leave it errored, so the comparison is
+    recorded as errored, not failed)."""
+    c = compare("examples", prop.examples, Threshold(fail=ctx.settings.min_examples),
+                Direction.MIN)
+    return c if c.status is Status.PASSED else c.model_copy(update={"status": Status.ERRORED})
 
 
 def property_check(ctx: Context, cid: str, result: EdgeCasesResult) -> Outcome:
@@ -86,10 +99,10 @@ def property_check(ctx: Context, cid: str, result: EdgeCasesResult) -> Outcome:
                else "the model rejected the rest")
         return _errored(metrics, (
             f"only {prop.examples} examples judged (min_examples {s.min_examples}; "
-            f"{why}): not enough to certify"))
+            f"{why}): not enough to certify"), [sample_size(ctx, prop)])
     comparison = compare("counterexamples", 0, Threshold(fail=0), Direction.MAX)
     budget = " (time budget reached)" if prop.budget_exhausted else ""
-    return Outcome(status=comparison.status, comparisons=[comparison],
+    return Outcome(status=comparison.status, comparisons=[comparison, sample_size(ctx, prop)],
                    metrics={**metrics, "counterexamples": 0},
                    reason=f"no counterexample in {prop.examples} examples{budget}")
 
@@ -121,9 +134,9 @@ def deadline_check(ctx: Context, cid: str, result: EdgeCasesResult) -> Outcome:
     if prop.examples < s.min_examples:
         return _errored(metrics, (
             f"only {prop.examples} examples in the time budget (min_examples "
-            f"{s.min_examples}): not enough to certify"))
+            f"{s.min_examples}): not enough to certify"), [sample_size(ctx, prop)])
     comparison = compare("timeouts", 0, Threshold(fail=0), Direction.MAX)
-    return Outcome(status=comparison.status, comparisons=[comparison],
+    return Outcome(status=comparison.status, comparisons=[comparison, sample_size(ctx, prop)],
                    metrics={**metrics, "timeouts": 0},
                    reason=(f"{len(result.call_seconds)} calls, slowest "
                            f"{float(seconds.max()) * 1e3:.1f} ms (deadline {s.deadline_s:g} s)"))

@@ -8,6 +8,7 @@ from typing import Any
 
 from certify.evidence import Artifact
 from certify.suite import SuiteContext
+from certify.suites.edge_cases.bands import column_bands
 from certify.suites.edge_cases.caller import Timeout
 from certify.suites.edge_cases.cases import MAX_SHOWN_ROWS, Case, is_marker, json_value
 from certify.suites.edge_cases.results import Counterexample, PropertyResult
@@ -28,10 +29,16 @@ def hang_violation(hung: Timeout) -> str:
 
 def case_json(ctx: Context, case: Case) -> dict[str, Any]:
     """An input as JSON: at most ``MAX_SHOWN_ROWS`` rows, sensitive values masked (markers such
-    as NaN, None and +/-inf are shown: they are nobody's value)."""
+    as NaN, None and +/-inf are shown: they are nobody's value); ``bands``: the decile band of
+    each shown value of a sensitive numeric column (:mod:`~certify.suites.edge_cases.bands`),
+    so that what changed between rows shows without the values."""
     frame = case.frame
+    numeric = [c for c in ctx.sensitive_columns if c in frame.columns and
+               c in ctx.data.schema.features and ctx.data.schema.column(c).kind == "numeric"]
+    bands = column_bands(ctx.data.reference, numeric)
+    shown = frame.head(MAX_SHOWN_ROWS)
     rows = []
-    for record in frame.head(MAX_SHOWN_ROWS).to_dict(orient="records"):
+    for record in shown.to_dict(orient="records"):
         masked = ctx.mask_record({str(k): v for k, v in record.items()})
         for col in ctx.sensitive_columns:
             if col in record and is_marker(record[col]):
@@ -39,7 +46,8 @@ def case_json(ctx: Context, case: Case) -> dict[str, Any]:
         rows.append({k: json_value(v) for k, v in masked.items()})
     return {"columns": [str(c) for c in frame.columns], "rows": rows, "n_rows": len(frame),
             "notes": list(case.notes), "kinds": sorted(case.kinds),
-            "distinct_rows": case.distinct_rows}
+            "distinct_rows": case.distinct_rows,
+            "bands": {c: [b.band(v) for v in shown[c].tolist()] for c, b in bands.items()}}
 
 
 def counterexample_json(ctx: Context, prop: PropertyResult, cx: Counterexample) -> dict[str, Any]:

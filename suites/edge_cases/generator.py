@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from certify.data import ColumnSchema, Dataset
+from certify.suites.edge_cases.bands import Bands, column_bands
 from certify.suites.edge_cases.cases import EXTRA_COLUMN, Case, is_marker, py_value, show, tile
 from certify.suites.edge_cases.settings import (
     CELL_KINDS,
@@ -52,6 +53,9 @@ class InputGenerator:
             self._column(col, reference[col.name])
         self.enabled = {kind for kind, key in POLICY_KEYS.items()
                         if getattr(settings, key) != "skip"}
+        #: Decile bands of the sensitive numeric columns (what a masked value did).
+        self.bands: dict[str, Bands] = column_bands(
+            reference, [c for c in self.features if c in self.sensitive and c in self.ranges])
 
     # per column -----------------------------------------------------------------------
     def _column(self, col: ColumnSchema, series: pd.Series) -> None:
@@ -112,7 +116,8 @@ class InputGenerator:
     def note(self, column: str, kind: str, value: Any) -> str:
         label = kind.replace("_", " ")
         if column in self.sensitive and not is_marker(value):
-            return f"{column}=<masked> ({label})"
+            band = self.bands.get(column)
+            return f"{column}=<masked{': ' + band.band(value) if band else ''}> ({label})"
         return f"{column}={show(value)} ({label})"
 
     # frames -----------------------------------------------------------------------------

@@ -23,8 +23,9 @@ import numpy as np
 import pandas as pd
 
 from certify.models import Model
+from certify.suites.edge_cases.bands import distinct, pair
 from certify.suites.edge_cases.caller import Call
-from certify.suites.edge_cases.cases import Case, json_value, show, tile
+from certify.suites.edge_cases.cases import Case, json_value, tile
 from certify.suites.edge_cases.outputs import (
     diff_outputs,
     finite_problem,
@@ -290,7 +291,7 @@ def _reordered(p: Probe, what: str, move: Moved, *, may_reject: bool = False
             p.confirm(case, first)
             raise Violation(f"{what} change the outputs by {diff:.3g} (tolerance {tol:g})",
                             {"original": outputs_json(first), "moved": outputs_json(second),
-                             "max_abs_diff": diff}, moved)
+                             "expected": outputs_json(want), "max_abs_diff": diff}, moved)
 
     return body
 
@@ -338,9 +339,11 @@ def _scan(p: Probe, param: str, judge: Callable[[Case, list[Any], Call], None]
         row, values = drawn
         frame = tile(row, len(values))
         frame[param] = values
-        notes = [f"{param} in [{', '.join(show(v) for v in values)}]"]
+        notes = [f"{param} in [{', '.join(distinct(values))}]"]
         if param in p.gen.sensitive:
-            notes = [f"{param}: {len(values)} values (masked)"]
+            band = p.gen.bands.get(param)
+            span = f" from {band.band(values[0])} to {band.band(values[-1])}" if band else ""
+            notes = [f"{param}: {len(values)} values{span} (masked)"]
         case = Case(frame, frozenset(), notes)
         call = p.caller.call(case, proba_only=True)
         if not call.ok:
@@ -352,13 +355,29 @@ def _scan(p: Probe, param: str, judge: Callable[[Case, list[Any], Call], None]
                     body)
 
 
+def _scanned(p: Probe, param: str, values: list[Any], step: int) -> dict[str, Any]:
+    """The scanned values as shown (a sensitive number as its decile band and its change in σ
+    of the reference, never the value) and the change of the step ``step -> step + 1``."""
+    band = p.gen.bands.get(param) if param in p.gen.sensitive else None
+    a, b = values[step], values[step + 1]
+    if param in p.gen.sensitive:
+        if band is None:  # a category: its pseudonym tells equal from different
+            return {"values": [f"value {i + 1} (masked)" for i in range(len(values))],
+                    "change": "changed (masked)"}
+        shown = [band.band(values[0])] + [
+            f"{band.band(v)}, {band.shift(u, v)} from the row before"
+            for u, v in zip(values, values[1:], strict=False)]
+        return {"values": shown, "change": band.change(a, b)}
+    texts = distinct(values)
+    return {"values": texts, "change": "{} → {}".format(*pair(a, b, 6))}
+
+
 @register("monotonic", "the score is {direction} in {param}",
           params=lambda s, model: list(s.monotonic))
 def monotonic(p: Probe, param: str | None) -> Property[tuple[pd.DataFrame, list[Any]]]:
     assert param is not None
     s = p.settings
     direction = s.monotonic[param]
-    masked = param in p.gen.sensitive
 
     def judge(case: Case, values: list[Any], call: Call) -> None:
         scores = score(p.model, s, call)
@@ -366,14 +385,14 @@ def monotonic(p: Probe, param: str | None) -> Property[tuple[pd.DataFrame, list[
         worst = int(np.argmin(steps)) if len(steps) else 0
         if len(steps) and (np.isnan(steps).any() or steps[worst] < -s.monotonic_tolerance):
             p.confirm(case, call)
-            a, b = values[worst], values[worst + 1]
-            shown_a = "<masked>" if masked else show(a)
-            shown_b = "<masked>" if masked else show(b)
+            shown = _scanned(p, param, values, worst)
+            before, after = pair(scores[worst], scores[worst + 1])
             raise Violation(
-                f"{direction} in {param} required, but {param} {shown_a} -> {shown_b} moves "
-                f"the score {scores[worst]:.4g} -> {scores[worst + 1]:.4g}",
+                f"{direction} in {param} required, but {param} {shown['change']} moves "
+                f"the score {before} → {after}",
                 {**outputs_json(call), "scores": [json_value(v) for v in scores],
-                 "step": [worst, worst + 1]}, case)
+                 "step": [worst, worst + 1], "values": shown["values"],
+                 "change": shown["change"]}, case)
 
     return _scan(p, param, judge)
 

@@ -5,7 +5,9 @@ Keys: ``seed`` (root seed), ``database`` (path of the example database),
 ``shrink_examples``, ``calls``, ``seconds``, ``hypothesis_seed``, ``budget_exhausted``,
 ``outcome``: passed | counterexample | hung | not_run | untrustworthy | errored}},
 ``counterexamples``: [{``check``, ``invariant``, ``violation``, ``input`` {``columns``,
-``rows`` (masked, at most 20), ``n_rows``, ``notes``, ``kinds``}, ``observed``,
+``rows`` (masked, at most 20), ``n_rows``, ``notes``, ``kinds``, ``bands`` (decile band of
+each shown value of a sensitive numeric column)}, ``observed`` (the outputs as JSON; the
+page shows them as fields, :mod:`certify.suites.edge_cases.observed`),
 ``seed``, ``hypothesis_seed``, ``shrunk``, ``artifact``}],
 ``acceptance``: {input kind: {predicted, rejected, crashed, bad_output}} as seen by
 ``no_crash`` (kind ``valid`` for inputs with nothing unusual),
