@@ -63,16 +63,22 @@ def _label_text(label: str, flag: str) -> str:
     return label + (f" ▲ {flag}" if flag else "")
 
 
-def _label_width(texts: Sequence[str], width: float) -> float:
-    """The label column: as wide as the longest label, at most MAX_LABEL_SHARE of the chart."""
-    longest = max((len(t) for t in texts), default=4)
-    return min(longest * CHAR_W + 16, width * MAX_LABEL_SHARE)
+#: Bold text is about 12 % wider than regular text.
+BOLD = 1.12
 
 
-def _wrap(text: str, width: float) -> list[str]:
+def _label_width(texts: Sequence[str], width: float, bold: Sequence[bool] = ()) -> float:
+    """The label column: as wide as the longest label (bold ones wider), at most
+    MAX_LABEL_SHARE of the chart."""
+    widths = [len(t) * CHAR_W * (BOLD if i < len(bold) and bold[i] else 1.0)
+              for i, t in enumerate(texts)]
+    return min(max(widths, default=4 * CHAR_W) + 16, width * MAX_LABEL_SHARE)
+
+
+def _wrap(text: str, width: float, bold: bool = False) -> list[str]:
     """``text`` on one line if it fits in ``width`` pixels, else on two (at a separator when
     there is one); only a label longer than two lines loses its end (the table has it whole)."""
-    room = max(int((width - 12) / CHAR_W), 8)
+    room = max(int((width - 12) / (CHAR_W * (BOLD if bold else 1.0))), 8)
     if len(text) <= room:
         return [text]
     cut = max((text.rfind(sep, 0, room + 1) for sep in (" ", "[", "_", ".", "-", ":")), default=-1)
@@ -277,8 +283,12 @@ def _vrefs(refs: Sequence[RefLine], scale: _Scale, y0: float, y1: float) -> list
         colour = ALERT if ref.alert else INK
         out.append(f'<line x1="{_f(x)}" y1="{_f(y0 - 12)}" x2="{_f(x)}" y2="{_f(y1)}" '
                    f'stroke="{colour}" stroke-width="1.5" stroke-dasharray="5 3"/>')
-        left = i == 0 and len(shown) > 1
-        out.append(_text(x - 3 if left else x + 3, y0 - 4, _clip(ref.label, 30), size=10,
+        label = _clip(ref.label, 30)
+        # Left of the line for the leftmost of several, and for any label that would run past
+        # the chart's right edge (the plot ends 60+ px before it).
+        past_edge = x + 3 + len(label) * CHAR_W * 10 / 12 > scale.b + 60
+        left = (i == 0 and len(shown) > 1) or past_edge
+        out.append(_text(x - 3 if left else x + 3, y0 - 4, label, size=10,
                          colour=colour, anchor="end" if left else "start"))
     return out
 
@@ -300,9 +310,10 @@ def interval_chart(rows: Sequence[Interval], *, uid: str, title: str, series: Se
     values += [v for v in (finite(ref.value) for ref in refs) if v is not None]
     lo, hi = _log_extent(values) if log else _extent(values)
     texts = [_label_text(r.label, r.flag) for r in rows]
-    left = _label_width(texts, width)
+    bold = [bool(r.flag) for r in rows]
+    left = _label_width(texts, width, bold)
     right = width - 70
-    labels = [_wrap(t, left) for t in texts]
+    labels = [_wrap(t, left, b) for t, b in zip(texts, bold, strict=True)]
     row_h = 32 if any(len(lines) > 1 for lines in labels) else 24
     shown = sorted({r.series for r in rows})
     top = (30 if series else 12) + (14 if refs else 0)
@@ -357,9 +368,10 @@ def bar_chart(groups: Sequence[BarGroup], *, uid: str, title: str, series: Seque
     values += [v for v in (finite(g.limit) for g in groups) if v is not None]
     lo, hi = _log_extent(values) if log else _extent(values, include_zero=True)
     texts = [_label_text(g.label, g.flag) for g in groups]
-    left = _label_width(texts, WIDTH)
+    bold = [bool(g.flag) for g in groups]
+    left = _label_width(texts, WIDTH, bold)
     right = WIDTH - 80
-    labels = [_wrap(t, left) for t in texts]
+    labels = [_wrap(t, left, b) for t, b in zip(texts, bold, strict=True)]
     bar_h = 12 if n_series > 1 else 16
     group_h = max(bar_h * n_series + 10, 34 if any(len(x) > 1 for x in labels) else 0)
     has_limits = any(finite(g.limit) is not None for g in groups)
