@@ -119,11 +119,17 @@ def test_clean_data_is_certified_with_one_record_per_condition(clean) -> None:
     n_conditions = sum(len(c) for tasks, c in DEFAULT_CHECKS.values() if "classification" in tasks)
     assert len(records) == n_conditions + 3  # + two comparisons + the HTML record
     bad = {k: (v.status, v.reason) for k, v in records.items()
-           if v.status not in (Status.PASSED, Status.WARNED)}
+           if v.status not in (Status.PASSED, Status.WARNED)
+           and k != "validation::html_report"}
     assert not bad
     assert result.verdict.decision is Decision.CERTIFIED
     dup = records["validation::data_duplicates"]
-    assert dup.metrics["threshold.max_ratio"] == 0.05
+    # The deciding figure first, its threshold as a comparison (deepchecks only warns about
+    # duplicates: the threshold is the warn level, and the record never fails).
+    assert next(iter(dup.metrics)) == "duplicate_share"
+    (c,) = dup.comparisons
+    assert (c.metric, c.warn, c.fail, c.status) == ("duplicate_share", 0.05, 1.0, Status.PASSED)
+    assert dup.reason == "The share of duplicate rows is 0%; it must be at most 5%."
     assert dup.metrics["sample_rows_reference"] == 700
     assert dup.metrics["sample_rows_evaluation"] == 700
     assert dup.metrics["sample_seed"] == 1234
@@ -160,7 +166,8 @@ def test_report_data_lists_every_check(clean) -> None:
 def test_deepchecks_html_is_offline_and_masks_sensitive_values(clean, ref, ev) -> None:
     session, result = clean
     html_record = by_id(session)["validation::html_report"]
-    assert html_record.status is Status.PASSED and not html_record.required
+    # A file written, nothing judged: measured-not-judged, never shown as a pass.
+    assert html_record.status is Status.INFO and not html_record.required
     path = result.run_dir / html_record.artifacts[0].path
     html = path.read_text()
     assert path.stat().st_size < 15_000_000
@@ -233,7 +240,8 @@ def test_broken_data_is_rejected_without_a_crash(broken) -> None:
     assert dup.metrics["sample_rows_evaluation"] == 1190  # sample larger than data: all rows
     assert dup.metrics["value"] == pytest.approx(0.126, abs=0.01)  # deepchecks' duplicate ratio
     roc = records["validation::roc_report"]
-    assert 0.7 < roc.metrics["1"] < 1 and 0.7 < roc.metrics["baseline.1"] < roc.metrics["1"]
+    assert 0.7 < roc.metrics["1"] < 1
+    assert 0.7 < roc.metrics["baseline.min_auc"] < roc.metrics["min_auc"] == roc.metrics["1"]
 
 
 # -- configuration and bad input ---------------------------------------------------------------
@@ -262,7 +270,8 @@ def test_policy_sets_checks_thresholds_and_applicability(tmp_path, ref, ev, mode
                             "validation::vs_baseline[accuracy]"}
     assert records["validation::data_duplicates"].status is Status.PASSED
     roc = records["validation::roc_report"]
-    assert roc.status is Status.FAILED and roc.metrics["threshold.min_auc"] == 0.99
+    assert roc.status is Status.FAILED and roc.comparisons[0].fail == 0.99
+    assert roc.comparisons[0].metric == "min_auc" and roc.comparisons[0].status is Status.FAILED
     assert "baseline" not in roc.details  # baseline_checks = false
     label = records["validation::label_drift"]
     assert label.status is Status.ERRORED and "no condition 'no_such_condition'" in label.reason
@@ -277,7 +286,8 @@ def test_policy_sets_checks_thresholds_and_applicability(tmp_path, ref, ev, mode
     assert twice.status is Status.FAILED and twice.details["check"] == "DataDuplicates"
     assert twice.details["result"] == "WARN"
     cmp = records["validation::vs_baseline[accuracy]"]
-    assert cmp.status is Status.FAILED and "must be >= 0.5" in cmp.reason
+    assert cmp.status is Status.FAILED and "must be at least 0.5" in cmp.reason
+    assert "whole 95% interval" in cmp.reason and cmp.comparisons[0].fail == 0.5
     assert result.verdict.decision is Decision.REJECTED
 
 
@@ -321,6 +331,34 @@ def test_planning_merges_policy_over_defaults() -> None:
     assert "roc_report" not in regression and "conflicting_labels" not in regression
     no_proba = {p.key for p in plan_checks(ValidationSettings(), "classification", False)}
     assert "roc_report" not in no_proba and "conflicting_labels" in no_proba
+
+
+
+def test_defaults_judge_the_primary_metric_or_only_warn() -> None:
+    from certify.suites.validation.plan import CHANGED_DEFAULTS
+
+    def plan(task: str, proba: bool = True) -> dict:
+        return {p.key: p for p in plan_checks(ValidationSettings(), task, proba)}
+
+    for task, proba, scorers in (("classification", True, ["roc_auc_ovr"]),
+                                 ("classification", False, ["f1_macro"]),
+                                 ("regression", True, ["r2"])):
+        planned = plan(task, proba)
+        for key in ("simple_model_comparison", "train_test_performance"):
+            assert planned[key].params == {"scorers": scorers}, (task, proba, key)
+    planned = plan("classification")
+    for key in ("roc_report", "prediction_drift", "train_test_performance",
+                "feature_feature_correlation"):
+        assert planned[key].severity == "warn", key
+    change = planned["feature_label_correlation_change"]
+    assert change.severity_of("feature_pps_difference_less_than") == "warn"
+    assert change.severity_of("feature_pps_in_train_less_than") == "deepchecks"
+    assert change.conditions["feature_pps_difference_less_than"]["include_negative_diff"] is False
+    assert set(CHANGED_DEFAULTS) <= set(DEFAULT_CHECKS)
+    # A policy entry still decides: severity = "fail" makes the AUC floor block again.
+    strict = plan_checks(ValidationSettings(checks={"roc_report": {"severity": "fail"}}),
+                         "classification")
+    assert {p.key: p for p in strict}["roc_report"].severity == "fail"
 
 
 def test_offline_html_keeps_one_plotly_and_refuses_remote_scripts() -> None:
@@ -420,6 +458,9 @@ def test_same_seed_same_records_other_seed_other_sample(tmp_path, ref, ev, model
     ({"checks": {"data_duplicates": {"condition": {}}}},
      r"unknown key 'suites\.validation\.checks\.data_duplicates\.condition'"),
     ({"checks": {"DataDuplicates": {}}}, r"checks\.DataDuplicates: check keys are snake_case"),
+    ({"checks": {"data_duplicates": {"condition_severity": {"nope": "warn"}}}},
+     r"data_duplicates\.condition_severity: 'nope' is not a condition of data_duplicates "
+     r"\(its conditions: ratio_less_or_equal\)"),
     ({"checks": {"my_check": {"check": "MyCheck", "conditions": {"x": {}}}}},
      r"checks\.my_check: set 'group'"),
 ])
@@ -454,3 +495,321 @@ def test_a_model_that_breaks_on_some_rows_leaves_the_data_checks_standing(tmp_pa
     assert records["validation::data_duplicates"].status is not Status.ERRORED
     assert records["validation::roc_report"].status is Status.ERRORED
     assert result.verdict.decision is not Decision.CERTIFIED
+
+
+# -- honest models under the defaults (issue 14, item 2) ----------------------------------------
+
+def labelled(n: int, seed: int, rate: float, noise: float = 0.0) -> pd.DataFrame:
+    """The demo's credit data with ``rate`` positives; ``noise`` of the labels redrawn at random
+    (a hard but honest task)."""
+    d = make_credit_data(n * 3, seed)
+    if noise:
+        rng = np.random.default_rng(seed + 7)
+        redraw = rng.random(len(d)) < noise
+        d.loc[redraw, TARGET] = rng.permutation(d[TARGET].to_numpy())[: redraw.sum()]
+    pos, neg = d[d[TARGET] == 1], d[d[TARGET] == 0]
+    k = int(round(n * rate))
+    out = pd.concat([pos.sample(k, random_state=seed), neg.sample(n - k, random_state=seed)])
+    return out.sample(frac=1, random_state=seed).reset_index(drop=True)
+
+
+def fitted(kind: str, frame: pd.DataFrame) -> object:
+    import sklearn.ensemble  # noqa: F401 - load OpenMP before limiting it
+    from sklearn.dummy import DummyClassifier
+    from sklearn.pipeline import Pipeline
+    from threadpoolctl import threadpool_limits
+
+    from certify.demo.data import preprocessor
+
+    model = {"boosting": candidate_model, "linear": baseline_model,
+             "forest": lambda: Pipeline([("prep", preprocessor()), (
+                 "clf", sklearn.ensemble.RandomForestClassifier(100, min_samples_leaf=2,
+                                                                random_state=0))]),
+             "majority": lambda: DummyClassifier(strategy="prior")}[kind]()
+    with threadpool_limits(limits=1):
+        return model.fit(frame[FEATURES], frame[TARGET])
+
+
+def no_repr(reason: str) -> bool:
+    """A plain sentence: no Python dict or quoted key (``{0: {'F1': '-2.88%'}}``)."""
+    return not re.search(r"[{}]|'\w[^']*': ", reason)
+
+
+# Each case failed under deepchecks' own defaults: the majority class's F1 gain over the
+# majority-class model (negative on imbalanced data), an absolute AUC floor of 0.7 on a noisy
+# task, PPS differences between samples of a few hundred rows, in-sample prediction drift.
+HONEST = {
+    "31pct-noisy": dict(rate=0.31, noise=0.5, rows=(3000, 2000), candidate="boosting"),
+    "10pct-forest": dict(rate=0.10, noise=0.3, rows=(3000, 2000), candidate="forest"),
+    "10pct-small": dict(rate=0.10, noise=0.0, rows=(200, 150), candidate="boosting"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", list(HONEST))
+def test_honest_classifiers_pass_with_the_defaults(tmp_path, case) -> None:
+    spec = HONEST[case]
+    n_ref, n_ev = spec["rows"]
+    ref = labelled(n_ref, 11, spec["rate"], spec["noise"])
+    ev = labelled(n_ev, 12, spec["rate"], spec["noise"])
+    policy = make_project(tmp_path, reference=ref, evaluation=ev,
+                          candidate=fitted(spec["candidate"], ref),
+                          baseline=fitted("linear", ref), suites={"validation": {}})
+    session, result = certify(policy)
+    records = by_id(session)
+    failed = {k: v.reason for k, v in records.items()
+              if v.status in (Status.FAILED, Status.ERRORED)}
+    assert not failed
+    assert result.verdict.decision is Decision.CERTIFIED
+    gain = records["validation::simple_model_comparison"]
+    assert gain.status is Status.PASSED and gain.comparisons[0].metric == "min_gain"
+    assert "AUC" in gain.reason and "majority-class model" in gain.reason
+    assert all(no_repr(r.reason) for r in records.values()), [r.reason for r in records.values()]
+
+
+@pytest.fixture(scope="module")
+def majority(tmp_path_factory) -> tuple[CertifySession, RunResult]:
+    """A candidate no better than the majority class (constant probabilities)."""
+    ref, ev = labelled(1500, 21, 0.31), labelled(1000, 22, 0.31)
+    policy = make_project(tmp_path_factory.mktemp("majority"), reference=ref, evaluation=ev,
+                          candidate=fitted("majority", ref), baseline=fitted("linear", ref),
+                          suites={"validation": {}})
+    return certify(policy)
+
+
+@pytest.mark.slow
+def test_a_model_no_better_than_the_majority_class_fails(majority) -> None:
+    session, result = majority
+    record = by_id(session)["validation::simple_model_comparison"]
+    assert record.status is Status.FAILED
+    (c,) = record.comparisons
+    assert (c.metric, c.fail, c.direction.value, c.status) == ("min_gain", 0.1, "min",
+                                                                Status.FAILED)
+    assert c.value == pytest.approx(0.0)
+    assert next(iter(record.metrics)) == "min_gain" and record.metrics["baseline.min_gain"] > 0.3
+    assert record.reason.startswith("The gain over a simple model")
+    assert "0% in AUC (0.5 against 0.5 for the majority-class model); it must be above 10%" \
+        in record.reason and "The candidate regressed" in record.reason
+    assert no_repr(record.reason)
+    assert result.verdict.decision is Decision.REJECTED
+
+
+@pytest.fixture(scope="module")
+def leaky(tmp_path_factory, ref, ev, models) -> tuple[CertifySession, RunResult]:
+    """The label leaks into a reference column only, and 300 evaluation rows are copies of
+    reference rows (train-test contamination)."""
+    rng = np.random.default_rng(5)
+    leaked = ref.assign(leak=np.where(rng.random(len(ref)) < 0.02, 1 - ref[TARGET], ref[TARGET]))
+    fresh = ev.assign(leak=rng.integers(0, 2, len(ev)))
+    mixed = pd.concat([fresh.iloc[300:], leaked.sample(300, random_state=1)], ignore_index=True)
+    policy = make_project(tmp_path_factory.mktemp("leaky"), reference=leaked, evaluation=mixed,
+                          suites={"validation": {"sample_size": 5000}}, **models)
+    return certify(policy)
+
+
+@pytest.mark.slow
+def test_leakage_into_the_reference_and_contamination_still_fail(leaky) -> None:
+    session, result = leaky
+    records = by_id(session)
+    train = records["validation::feature_label_correlation_change[feature_pps_in_train_less_than]"]
+    assert train.status is Status.FAILED and "for leak" in train.reason
+    assert train.comparisons[0].metric == "max_reference_pps" and train.comparisons[0].value > 0.7
+    # The drop of the leaking feature's power is a warning only (deepchecks' default fails on
+    # noise between small samples); the leak itself fails the condition above.
+    drop = records["validation::feature_label_correlation_change[feature_pps_difference_less_than]"]
+    assert drop.status is Status.WARNED and "leak" in drop.reason and "severity" in drop.reason
+    assert (drop.comparisons[0].warn, drop.comparisons[0].fail) == (0.2, 1.0)
+    mix = records["validation::train_test_samples_mix"]
+    assert mix.status is Status.FAILED
+    assert mix.comparisons[0].metric == "shared_row_share"
+    assert mix.comparisons[0].value == pytest.approx(0.3, abs=0.01)
+    assert "The share of evaluation rows that also appear in the reference data is 30" \
+        in mix.reason
+    assert result.verdict.decision is Decision.REJECTED
+
+
+# -- deciding figures, sampling noise, plain reasons (issue 16) ---------------------------------
+
+def test_a_drift_score_that_sampling_noise_explains_is_inconclusive() -> None:
+    from certify.suites.validation.deciding import Env, deciding
+    from certify.suites.validation.library import import_deepchecks
+    from certify.suites.validation.results import ConditionResult, judged
+
+    import_deepchecks()  # quietly (its import warns about pkg_resources)
+    from deepchecks.tabular.checks import FeatureDrift
+
+    rng = np.random.default_rng(0)
+    args = {"max_allowed_categorical_score": 0.2, "max_allowed_numeric_score": 0.2}
+    value = {"age": {"Drift score": 0.22, "Method": "Kolmogorov-Smirnov", "Importance": None},
+             "sex": {"Drift score": 0.05, "Method": "Cramer's V", "Importance": None}}
+
+    def judge(rows: int) -> tuple[Status, str]:
+        frame = lambda: pd.DataFrame({"age": rng.normal(40, 10, rows),  # noqa: E731
+                                      "sex": rng.choice(["f", "m"], rows), TARGET: 0})
+        env = Env(frame(), frame(), TARGET, seed=1)
+        found = deciding("FeatureDrift", "drift_score_less_than", value, args, env,
+                         FeatureDrift())
+        assert found is not None and [d.metric for d in found] == ["max_numeric_drift",
+                                                                    "max_categorical_drift"]
+        return judged(ConditionResult("drift_score_less_than", "drift", "FAIL", "", found),
+                      "deepchecks")
+
+    status, why = judge(60)  # noise alone reaches about 0.3 with 60 rows a side
+    assert status is Status.WARNED and "age (noise reaches" in why
+    status, why = judge(2000)  # and about 0.05 with 2000: 0.22 is drift
+    assert status is Status.FAILED and why == ""
+
+
+def test_single_value_and_new_categories_are_judged_on_more_than_the_sample() -> None:
+    from certify.suites.validation.deciding import Env, deciding
+    from certify.suites.validation.results import ConditionResult, judged
+
+    ev = pd.DataFrame({"flag": [0] * 100, "purpose": ["car"] * 98 + ["yacht"] * 2, TARGET: 0})
+    rare = pd.DataFrame({"flag": [0] * 990 + [1] * 10, "purpose": "car", TARGET: 0})
+    even = rare.assign(flag=[0, 1] * 500)
+
+    def single(reference: pd.DataFrame) -> tuple[Status, str]:
+        found = deciding("IsSingleValue", "not_single_value", {"flag": 1, "purpose": 2}, {},
+                         Env(reference, ev, TARGET, 1), None)
+        return judged(ConditionResult("not_single_value", "single", "FAIL", "", found),
+                      "deepchecks")
+
+    # A 1% value missing from 100 rows happens by chance (37%); a 50% one does not.
+    assert single(rare)[0] is Status.WARNED and "flag (chance 0.37)" in single(rare)[1]
+    assert single(even) == (Status.FAILED, "")
+    new = pd.DataFrame({"# New Categories": [1], "Ratio of New Categories": [0.02],
+                        "New categories": [["yacht"]]}, index=pd.Index(["purpose"]))
+
+    def categories(levels: set[str]) -> tuple[Status, str, float | None]:
+        env = Env(rare, ev, TARGET, 1, reference_levels=lambda column: levels)
+        (d,) = deciding("NewCategoryTrainTest", "new_category_ratio_less_or_equal", new,
+                        {"max_ratio": 0}, env, None) or []
+        return (*judged(ConditionResult("c", "new", "FAIL", "", [d]), "deepchecks"), d.value)
+
+    # "yacht" is missing from the reference sample but the whole reference data has it.
+    status, why, share = categories({"car", "yacht"})
+    assert status is Status.PASSED and "purpose: yacht" in why and share == 0
+    assert categories({"car"}) == (Status.FAILED, "", 0.02)
+
+
+def test_reasons_are_plain_sentences() -> None:
+    from certify.suites.validation.deciding import Deciding
+    from certify.suites.validation.reasons import plain, sentence
+
+    assert plain("Found classes with failed metric's gain: {0: {'F1': '-2.88%'}}") == \
+        "Found classes with failed metric's gain: 0 (F1: -2.88%)"
+    assert plain("Found 2 out of 9 features with PPS above threshold: {'age': '0.21', "
+                 "'debt_ratio': '0.3'}\n and pairs [('a', 'b')]") == \
+        "Found 2 out of 9 features with PPS above threshold: age: 0.21; debt_ratio: 0.3 and " \
+        "pairs a, b"
+    assert plain("unbalanced {'a': 1") == "unbalanced {'a': 1"
+    d = Deciding("max_null_share", "the largest share of missing values", 1.0, 0.05, "max",
+                 percent=True, where="in notes", over=[("notes", "100%"), ("memo", "40%")],
+                 n_over=2)
+    assert sentence(d) == ("The largest share of missing values is 100% in notes; it must be at "
+                           "most 5%. 2 columns are past it: notes (100%), memo (40%).")
+
+
+def test_vs_baseline_is_judged_on_its_interval() -> None:
+    from certify.suites.validation.checks import vs_baseline
+    from certify.suites.validation.compare import BOOTSTRAP, paired_interval
+    from certify.suites.validation.results import ValidationResult
+
+    def judge(diff: float, ci: list[float] | None) -> tuple[Status, str]:
+        result = ValidationResult(
+            None, {}, {"reference_rows": 500, "evaluation_rows": 500, "seed": 1}, [],
+            {"accuracy": {"candidate": 0.8 + diff, "baseline": 0.8, "diff": diff,
+                          "diff_ci": ci, "confidence": 0.95, "resamples": 1000}},
+            None, {}, None, None, 0.0, 0.0)
+        outcome = vs_baseline(result, ValidationSettings(), "accuracy")
+        assert outcome.comparisons[0].value == diff and no_repr(outcome.reason)
+        return outcome.status, outcome.reason
+
+    assert judge(-0.05, [-0.08, -0.03])[0] is Status.FAILED
+    status, reason = judge(-0.03, [-0.07, 0.01])
+    assert status is Status.WARNED and "inconclusive" in reason
+    assert judge(-0.01, [-0.015, 0.0])[0] is Status.WARNED  # below the warn level
+    assert judge(0.02, [0.0, 0.04])[0] is Status.PASSED
+    assert judge(-0.03, None)[0] is Status.FAILED  # no interval: the point estimate decides
+    # The same model against itself: an interval of exactly zero.
+    y = np.array([0, 1] * 50)
+    pred, proba = y.copy(), np.column_stack([1 - y * 0.8, y * 0.8])
+    same = {"candidate": (pred, proba), "baseline": (pred, proba)}
+    for scorer in ("accuracy", "roc_auc"):
+        assert paired_interval(BOOTSTRAP[scorer], y, same, np.array([0, 1]), 0.95, 200, 3) \
+            == (0.0, 0.0)
+
+
+# -- the suite's panels (issue 16) --------------------------------------------------------------
+
+def panels_of(result: RunResult, session: CertifySession) -> list:
+    from certify.suite import SuiteRecord
+    from certify.suites.validation import ValidationSuite
+
+    report = json.loads(result.report_path.read_text())
+    data = report["suites"]["validation"]["data"]
+    settings = ValidationSuite.recorded_settings(report["policy"])
+    records = [r for r in session.evidence.values() if r.suite == "validation"]
+    return ValidationSuite().panels(SuiteRecord("validation", settings, data, records))
+
+
+def cells(panel) -> list[str]:
+    table = panel.table
+    return [str(c) for row in ([] if table is None else table.rows) for c in row] + \
+        [str(v) for _, v in panel.items]
+
+
+@pytest.mark.slow
+def test_panels_show_each_group_with_deciding_values_and_reasons(clean, broken) -> None:
+    by_title = {p.title.split(":")[0]: p for p in panels_of(clean[1], clean[0])}
+    assert {"Sample deepchecks saw", "Data integrity", "Train-test validation",
+            "Model evaluation", "Candidate vs baseline (deepchecks' scores)",
+            "Feature importance"} <= set(by_title)
+    assert "Conditions that did not pass" not in by_title or all(
+        row[1] != "✓\u00a0passed" for row in by_title["Conditions that did not pass"].table.rows)
+    setup = dict(by_title["Sample deepchecks saw"].items)
+    assert setup["reference sample"] == "700 of 1500 rows"
+    assert "artifacts/validation/deepchecks.html" in setup["deepchecks' own report"]
+    integrity = by_title["Data integrity"].table
+    assert integrity.headers == ["check", "status", "deciding value", "threshold"]
+    rows = {r[0]: r for r in integrity.rows}
+    assert rows["percent_of_nulls"][1:] == ["✓\u00a0passed", "max_null_share = 0%", "≤ 5%"]
+    assert rows["data_duplicates"][3] == "warns unless ≤ 5%"
+    model = {r[0]: r for r in by_title["Model evaluation"].table.rows}
+    assert model["simple_model_comparison"][2].startswith("min_gain = ")
+    assert model["simple_model_comparison"][3] == "> 10%"
+    assert model["roc_report"][4].endswith("(passed)")
+    chart = by_title["Candidate vs baseline (deepchecks' scores)"].chart
+    assert {r.label for r in chart.rows} == {"accuracy", "roc_auc"}
+    assert all(r.lo is not None and r.lo <= r.value <= r.hi for r in chart.rows)
+    every = [c for p in by_title.values() for c in cells(p)]
+    assert not [c for c in every if re.search(r"[{}]|\bnull\b|\bNone\b", c)]
+    bad = {p.title: p for p in panels_of(broken[1], broken[0])}["Conditions that did not pass"]
+    reasons = {r[0]: r for r in bad.table.rows}
+    assert reasons["percent_of_nulls"][1] == "✗\u00a0failed"
+    assert reasons["percent_of_nulls"][2].startswith(
+        "The largest share of missing values is 100% in notes; it must be at most 5%.")
+    assert bad.table.row_flags[list(reasons).index("percent_of_nulls")] == "flag"
+
+
+def test_long_tables_are_capped_with_a_note() -> None:
+    from certify.evidence import Comparison, Direction, Evidence
+    from certify.suites.validation.view import panels
+    from certify.view import MAX_TABLE_ROWS
+
+    records = [Evidence(id=f"validation::check_{i:02d}", suite="validation",
+                        status=Status.FAILED, reason=f"reason {i}",
+                        comparisons=[Comparison(metric="m", value=1.0,
+                                                direction=Direction.MAX, fail=0.5,
+                                                status=Status.FAILED)],
+                        details={"group": "integrity"}) for i in range(MAX_TABLE_ROWS + 5)]
+    from certify.suite import SuiteRecord
+
+    shown = {p.title: p for p in panels(SuiteRecord("validation", ValidationSettings(), {},
+                                                    records))}
+    group = shown[f"Data integrity: {MAX_TABLE_ROWS + 5} conditions"].table
+    assert len(group.rows) == MAX_TABLE_ROWS and "5 more conditions are in report.json" in \
+        group.note
+    assert group.rows[0][2:] == ["m = 1", "≤ 0.5"]
+    bad = shown["Conditions that did not pass"].table
+    assert len(bad.rows) == MAX_TABLE_ROWS and "5 more" in bad.note

@@ -10,7 +10,8 @@ stratified samples of the data:
   of the baseline for comparison (``baseline_checks``), plus ``vs_baseline[<scorer>]``:
   deepchecks' ``SingleDatasetPerformance`` scores of both models on the evaluation sample,
   compared as ``candidate - baseline`` against ``comparison.margin`` (default
-  ``{fail = -0.02, warn = -0.005}``; scorers default to accuracy and roc_auc, or neg_rmse and r2).
+  ``{fail = -0.02, warn = -0.005}``; scorers default to accuracy and roc_auc, or neg_rmse and r2)
+  on a paired bootstrap interval: failed only when the whole interval is below the margin.
 
 Evidence: one record per configured deepchecks condition. The parts, each documented where it
 lives:
@@ -22,16 +23,21 @@ lives:
   with :mod:`.prepare` (sampling, sensitive columns, feature importance, the model adapter),
   :mod:`.library` (deepchecks' import) and :mod:`.html` (deepchecks' own HTML, offline);
 * :mod:`.results`: the typed result and the ``report_data`` keys;
-* :mod:`.checks`: the records (statuses, metrics, details, failures of deepchecks itself).
+* :mod:`.deciding` (with :mod:`.noise` and :mod:`.reasons`): the figure each condition was
+  decided on, its threshold, sampling noise, and the plain sentences of the records;
+* :mod:`.compare`: candidate vs baseline, with a paired bootstrap interval;
+* :mod:`.checks`: the records (statuses, comparisons, metrics, details, failures of
+  deepchecks itself);
+* :mod:`.view`: the suite's panels on the audit page.
 """
 
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from certify.suite import CheckSpec, Suite, SuiteContext
-from certify.suites.validation import checks, engine, results
+from certify.suite import CheckSpec, Suite, SuiteContext, SuiteRecord
+from certify.suites.validation import checks, engine, results, view
 from certify.suites.validation.plan import comparison_scorers, planned_checks
 from certify.suites.validation.results import ValidationResult
 from certify.suites.validation.settings import (
@@ -39,6 +45,9 @@ from certify.suites.validation.settings import (
     ValidationCheck,
     ValidationSettings,
 )
+
+if TYPE_CHECKING:
+    from certify.view import Panel
 
 __all__ = ["BaselineComparison", "ValidationCheck", "ValidationResult", "ValidationSettings",
            "ValidationSuite"]
@@ -75,3 +84,6 @@ class ValidationSuite(Suite[ValidationSettings, ValidationResult]):
     def report_data(self, ctx: SuiteContext[ValidationSettings],
                     result: ValidationResult) -> dict[str, Any]:
         return results.report_data(planned_checks(ctx), result)
+
+    def panels(self, record: SuiteRecord[ValidationSettings]) -> list[Panel]:
+        return view.panels(record)

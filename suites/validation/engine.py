@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -25,6 +25,8 @@ import pandas as pd
 from certify.jsonsafe import finite, one_line
 from certify.models import Model
 from certify.suite import SuiteContext
+from certify.suites.validation.compare import compare_scores
+from certify.suites.validation.deciding import Env, deciding
 from certify.suites.validation.html import write_html
 from certify.suites.validation.library import import_deepchecks, quiet
 from certify.suites.validation.plan import PlannedCheck, comparison_scorers, planned_checks
@@ -131,6 +133,7 @@ def _run(ctx: SuiteContext[ValidationSettings], dct: Any, import_s: float,
                                 round(import_s, 3), round(time.perf_counter() - started, 3))
     ref_dc, ev_dc = pseudonymise(ref, ev, sensitive, set(schema.numeric()), ctx.mask)
     categorical = schema.categorical()
+    env = Env(ref_dc, ev_dc, target, seed, _reference_levels(ctx, sensitive))
     with quiet():
         ref_ds = dct.Dataset(ref_dc, label=target, cat_features=categorical)
         ev_ds = dct.Dataset(ev_dc, label=target, cat_features=categorical)
@@ -166,14 +169,15 @@ def _run(ctx: SuiteContext[ValidationSettings], dct: Any, import_s: float,
         for who in roles:
             runs[(p.key, who)] = run_check(p, who, ref_ds, ev_ds,
                                            adapters.get(who) if who else None, fi_for(who),
-                                           seed, s.html, displays)
+                                           seed, s.html, displays, env)
 
-    comparison: dict[str, dict[str, float | None]] = {}
+    comparison: dict[str, dict[str, Any]] = {}
     comparison_error = None
     if scorers:
         ctx.progress("validation: candidate vs baseline")
         try:
-            comparison = compare_scores(scorers, ev_ds, adapters, seed, s.html, displays)
+            comparison = compare_scores(scorers, ev_ds, adapters, seed, s.html, displays,
+                                        s.comparison.confidence, s.comparison.resamples)
         except Exception as exc:  # noqa: BLE001 - becomes errored evidence
             comparison_error = one_line(exc)
 
@@ -189,11 +193,29 @@ def _run(ctx: SuiteContext[ValidationSettings], dct: Any, import_s: float,
                             round(time.perf_counter() - started, 3))
 
 
+def _reference_levels(ctx: SuiteContext[ValidationSettings],
+                      sensitive: list[str]) -> Callable[[str], set[str]]:
+    """A column's categories in the whole reference data, spelled as deepchecks' frames spell
+    them (sensitive columns by their pseudonyms), cached."""
+    cache: dict[str, set[str]] = {}
+
+    def levels(column: str) -> set[str]:
+        if column not in cache:
+            frame = ctx.data.reference[[column]].dropna().drop_duplicates()
+            if column in sensitive:
+                frame = ctx.mask(frame)
+            cache[column] = set(frame[column].astype(str))
+        return cache[column]
+
+    return levels
+
+
 def run_check(p: PlannedCheck, role: str | None, ref_ds: Any, ev_ds: Any,
               model: ModelForDeepchecks | None, fi: dict[str, Any], seed: int, display: bool,
-              displays: list[Any]) -> CheckRun:
-    """One deepchecks check with its conditions, for ``role`` (a model check) or the data.
-    Every deepchecks failure is kept in the returned run, never raised."""
+              displays: list[Any], env: Env | None = None) -> CheckRun:
+    """One deepchecks check with its conditions, for ``role`` (a model check) or the data,
+    with the figures each condition was decided on (:mod:`.deciding`). Every deepchecks
+    failure is kept in the returned run, never raised."""
     from deepchecks.tabular import SingleDatasetCheck, TrainTestCheck
     from deepchecks.tabular import checks as dchecks
 
@@ -235,9 +257,15 @@ def run_check(p: PlannedCheck, role: str | None, ref_ds: Any, ev_ds: Any,
                 raise ValueError(f"deepchecks {p.cls} is neither a single-dataset nor a "
                                  "train-test check")
         for condition, cond in zip(added, result.conditions_results, strict=False):
-            run.conditions[condition] = ConditionResult(
+            done = run.conditions[condition] = ConditionResult(
                 condition, str(cond.name), str(cond.category.name),
                 " ".join(str(cond.details or "").split()))
+            if env is not None:
+                try:
+                    done.deciding = deciding(p.cls, condition, result.value,
+                                             p.conditions[condition], env, check)
+                except Exception as exc:  # noqa: BLE001 - the record keeps deepchecks' words
+                    done.deciding_error = one_line(exc)
         for condition in added[len(result.conditions_results):]:
             run.condition_errors[condition] = "deepchecks returned no result for this condition"
         run.values = check_values(check, result)
@@ -285,31 +313,6 @@ def check_values(check: Any, result: Any) -> dict[str, float]:
 
     walk(result.value, "", 0)
     return values
-
-
-def compare_scores(scorers: list[str], ev_ds: Any, adapters: Mapping[str, ModelForDeepchecks],
-                   seed: int, display: bool,
-                   displays: list[Any]) -> dict[str, dict[str, float | None]]:
-    """deepchecks' ``SingleDatasetPerformance`` of candidate and baseline on the evaluation
-    sample: {scorer: {candidate, baseline, diff}}."""
-    from deepchecks.tabular.checks import SingleDatasetPerformance
-
-    scores: dict[str, dict[str, float | None]] = {s: {} for s in scorers}
-    for role in ("candidate", "baseline"):
-        check = SingleDatasetPerformance(scorers=scorers, random_state=seed % (2**32))
-        with quiet():
-            result = check.run(ev_ds, model=adapters[role], with_display=display)
-        frame = result.value
-        for scorer in scorers:
-            rows = frame[frame["Metric"] == scorer]
-            scores[scorer][role] = _number(rows["Value"].mean()) if len(rows) else None
-        if display:
-            result.header = f"Candidate vs baseline: {role}"
-            displays.append(result)
-    for pair in scores.values():
-        c, b = pair.get("candidate"), pair.get("baseline")
-        pair["diff"] = c - b if c is not None and b is not None else None
-    return scores
 
 
 def _number(value: Any) -> float | None:

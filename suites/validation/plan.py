@@ -4,26 +4,38 @@ The checks and their conditions come from the policy (``[suites.validation.check
 merged field by field over the defaults (``default_checks = true``, see ``DEFAULT_CHECKS``:
 is_single_value, percent_of_nulls, special_characters, mixed_nulls, mixed_data_types,
 string_mismatch, data_duplicates, conflicting_labels (classification),
-feature_label_correlation,
-feature_feature_correlation; new_label_train_test (classification), new_category_train_test,
-string_mismatch_comparison, train_test_samples_mix, feature_label_correlation_change (two
-conditions), feature_drift, label_drift, multivariate_drift; train_test_performance (20%,
-warn only), roc_report (classification, with probabilities), prediction_drift,
-simple_model_comparison, unused_features). Thresholds are deepchecks' own defaults unless
-``DEFAULT_CHECKS`` says otherwise. Slow checks are left out of the defaults
-(``weak_segments_performance`` takes seconds per model and sometimes cannot train its error
-model) and can be added. deepchecks 0.19.1's ``regression_error_distribution`` and
-``regression_systematic_error`` call ``mean_squared_error(squared=False)``, which
-scikit-learn 1.6 removed: configured here, they error. A check is named by its snake-case key
-(``data_duplicates`` is deepchecks' ``DataDuplicates``; ``check = "..."`` names the class
-explicitly, e.g. to run one check twice with different parameters; ``group`` is needed only
-for a class this module does not know) and configured with ``params`` (constructor
-arguments) and ``conditions``: ``{<condition> = {<argument> = value}}`` where
-``<condition>`` is the name of deepchecks' ``add_condition_<condition>`` method. Example::
+feature_label_correlation, feature_feature_correlation (warn only); new_label_train_test
+(classification), new_category_train_test, string_mismatch_comparison,
+train_test_samples_mix, feature_label_correlation_change (two conditions, the PPS drop warn
+only), feature_drift, label_drift, multivariate_drift; train_test_performance (primary
+metric, 20%, warn only), roc_report (classification, with probabilities; warn only),
+prediction_drift (warn only), simple_model_comparison (primary metric), unused_features).
+
+Defaults that are not deepchecks' own (:data:`CHANGED_DEFAULTS` says why, the README lists
+them): deepchecks' defaults fail honest models on imbalanced or small data. A default
+condition judges the model's **primary metric** (AUC, macro one-vs-rest with several
+classes; macro F1 for a classifier without probabilities; R^2 for regression) or is a
+warning. Two more corrections live where the figures are read (:mod:`.deciding`): drift and
+single-value breaches that sampling noise explains are inconclusive (warned), and new
+categories are checked against the whole reference data.
+
+Slow checks are left out of the defaults (``weak_segments_performance`` takes seconds per
+model and sometimes cannot train its error model) and can be added. deepchecks 0.19.1's
+``regression_error_distribution`` and ``regression_systematic_error`` call
+``mean_squared_error(squared=False)``, which scikit-learn 1.6 removed: configured here, they
+error. A check is named by its snake-case key (``data_duplicates`` is deepchecks'
+``DataDuplicates``; ``check = "..."`` names the class explicitly, e.g. to run one check twice
+with different parameters; ``group`` is needed only for a class this module does not know)
+and configured with ``params`` (constructor arguments), ``conditions``: ``{<condition> =
+{<argument> = value}}`` where ``<condition>`` is the name of deepchecks'
+``add_condition_<condition>`` method, ``severity`` and ``condition_severity`` (per
+condition; it wins over ``severity``). Example::
 
     [suites.validation.checks.data_duplicates]
     conditions = { ratio_less_or_equal = { max_ratio = 0.01 } }
     severity = "fail"
+    [suites.validation.checks.roc_report]
+    severity = "fail"                     # an AUC floor that blocks
     [suites.validation.checks.feature_drift]
     enabled = false
     [suites.validation.checks.weak_segments_performance]
@@ -37,7 +49,7 @@ with no condition runs (for the HTML) but makes no record.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from certify.errors import ConfigError
@@ -96,7 +108,8 @@ Task = Literal["classification", "regression"]
 _BOTH: tuple[Task, ...] = ("classification", "regression")
 
 #: The default checks: key -> (tasks it applies to, conditions {name: arguments}).
-#: Thresholds are deepchecks' own defaults unless a comment says otherwise.
+#: Thresholds are deepchecks' own defaults; where a default differs from deepchecks' (a
+#: scorer, a severity, an argument), :data:`CHANGED_DEFAULTS` says what and why.
 DEFAULT_CHECKS: dict[str, tuple[tuple[Task, ...], dict[str, dict[str, Any]]]] = {
     "is_single_value": (_BOTH, {"not_single_value": {}}),
     "percent_of_nulls": (_BOTH, {"percent_of_nulls_not_greater_than": {"threshold": 0.05}}),
@@ -106,25 +119,24 @@ DEFAULT_CHECKS: dict[str, tuple[tuple[Task, ...], dict[str, dict[str, Any]]]] = 
     "mixed_data_types": (_BOTH, {"rare_type_ratio_not_in_range": {"ratio_range": [0.01, 0.1]}}),
     "string_mismatch": (_BOTH, {"no_variants": {}}),
     "data_duplicates": (_BOTH, {"ratio_less_or_equal": {"max_ratio": 0.05}}),
-    "conflicting_labels": (("classification",), {"ratio_of_conflicting_labels_less_or_equal": {"max_ratio": 0.0}}),
+    "conflicting_labels": (("classification",),
+                           {"ratio_of_conflicting_labels_less_or_equal": {"max_ratio": 0.0}}),
     "feature_label_correlation": (_BOTH, {"feature_pps_less_than": {"threshold": 0.8}}),
     "feature_feature_correlation": (_BOTH, {"max_number_of_pairs_above_threshold":
                                             {"threshold": 0.9, "n_pairs": 0}}),
-    "new_label_train_test": (("classification",), {"new_labels_number_less_or_equal": {"max_new": 0}}),
+    "new_label_train_test": (("classification",),
+                             {"new_labels_number_less_or_equal": {"max_new": 0}}),
     "new_category_train_test": (_BOTH, {"new_category_ratio_less_or_equal": {"max_ratio": 0.0}}),
     "string_mismatch_comparison": (_BOTH, {"no_new_variants": {}}),
     "train_test_samples_mix": (_BOTH, {"duplicates_ratio_less_or_equal": {"max_ratio": 0.05}}),
     "feature_label_correlation_change": (_BOTH, {
-        "feature_pps_difference_less_than": {"threshold": 0.2},
+        "feature_pps_difference_less_than": {"threshold": 0.2, "include_negative_diff": False},
         "feature_pps_in_train_less_than": {"threshold": 0.7},
     }),
     "feature_drift": (_BOTH, {"drift_score_less_than": {"max_allowed_categorical_score": 0.2,
                                                         "max_allowed_numeric_score": 0.2}}),
     "label_drift": (_BOTH, {"drift_score_less_than": {"max_allowed_drift_score": 0.15}}),
     "multivariate_drift": (_BOTH, {"overall_drift_value_less_than": {"max_drift_value": 0.25}}),
-    # The reference data is the training data, so train scores are in-sample: deepchecks'
-    # 10% relative degradation flags any flexible model. 20%, and only a warning (see
-    # DEFAULT_SEVERITY): the holdout performance itself is judged by the quality suite.
     "train_test_performance": (_BOTH, {"train_test_relative_degradation_less_than":
                                        {"threshold": 0.2}}),
     "roc_report": (("classification",), {"auc_greater_than": {"min_auc": 0.7}}),
@@ -139,7 +151,49 @@ DEFAULT_CHECKS: dict[str, tuple[tuple[Task, ...], dict[str, dict[str, Any]]]] = 
 
 #: Default checks whose unmet conditions only warn (``severity``).
 DEFAULT_SEVERITY: dict[str, Severity] = {
+    "feature_feature_correlation": "warn",
     "train_test_performance": "warn",
+    "roc_report": "warn",
+    "prediction_drift": "warn",
+}
+
+#: Default conditions that only warn, in a check whose other conditions fail.
+DEFAULT_CONDITION_SEVERITY: dict[str, dict[str, Severity]] = {
+    "feature_label_correlation_change": {"feature_pps_difference_less_than": "warn"},
+}
+
+#: The model's primary metric as deepchecks scorers: threshold-free AUC (macro one-vs-rest for
+#: several classes) with probabilities, macro F1 without, R^2 for regression.
+PRIMARY_SCORERS: dict[tuple[str, bool], list[str]] = {
+    ("classification", True): ["roc_auc_ovr"],
+    ("classification", False): ["f1_macro"],
+    ("regression", True): ["r2"],
+    ("regression", False): ["r2"],
+}
+
+#: Default checks that judge the primary metric instead of deepchecks' per-class scores.
+PRIMARY_METRIC_CHECKS = ("simple_model_comparison", "train_test_performance")
+
+#: Every default that differs from deepchecks' own, and why (the README lists them).
+CHANGED_DEFAULTS: dict[str, str] = {
+    "simple_model_comparison": "scorers = the primary metric (AUC, macro F1 without "
+    "probabilities, R^2): deepchecks' per-class F1 gain over the majority-class model is "
+    "negative for the majority class of any imbalanced task",
+    "train_test_performance": "scorers = the primary metric, and a warning only: per-class "
+    "recall and precision of a rare class swing far past 20% between the in-sample reference "
+    "and the evaluation data for honest models",
+    "roc_report": "a warning only: an AUC floor of 0.7 is a business threshold, and noisy on "
+    "small data; the quality suite judges performance against the baseline",
+    "prediction_drift": "a warning only: the reference is the training data, whose in-sample "
+    "predictions of a flexible model are more confident than on new data (an honest random "
+    "forest measured 0.2-0.44)",
+    "feature_label_correlation_change": "feature_pps_difference_less_than: only the leakage "
+    "direction (reference more predictive than evaluation), and a warning only: PPS "
+    "differences reach 0.2-0.3 between samples of a few hundred rows; leakage into the "
+    "reference still fails feature_pps_in_train_less_than",
+    "feature_feature_correlation": "a warning only: correlated features are redundancy in the "
+    "data, not a defect of the model, and Theil's U and the correlation ratio are biased "
+    "upwards on small samples",
 }
 
 #: Default checks and scorers that need the models' probabilities.
@@ -163,9 +217,13 @@ class PlannedCheck:
     conditions: dict[str, dict[str, Any]]
     required: bool
     severity: Severity = "deepchecks"
+    condition_severity: dict[str, Severity] = field(default_factory=dict)
 
     def record_name(self, condition: str) -> tuple[str, str | None]:
         return (self.key, None) if len(self.conditions) == 1 else (self.key, condition)
+
+    def severity_of(self, condition: str) -> Severity:
+        return self.condition_severity.get(condition, self.severity)
 
 
 def plan_checks(settings: ValidationSettings, task: str,
@@ -176,8 +234,12 @@ def plan_checks(settings: ValidationSettings, task: str,
     if settings.default_checks:
         for key, (tasks, conditions) in DEFAULT_CHECKS.items():
             if task in tasks and (has_proba or key not in NEEDS_PROBA):
-                merged[key] = ValidationCheck(conditions=conditions,
-                                              severity=DEFAULT_SEVERITY.get(key, "deepchecks"))
+                params = ({"scorers": list(PRIMARY_SCORERS[(task, has_proba)])}
+                          if key in PRIMARY_METRIC_CHECKS else {})
+                merged[key] = ValidationCheck(
+                    conditions=conditions, params=params,
+                    severity=DEFAULT_SEVERITY.get(key, "deepchecks"),
+                    condition_severity=dict(DEFAULT_CONDITION_SEVERITY.get(key, {})))
     for key, entry in settings.checks.items():
         where = f"suites.validation.checks.{key}"
         if not _KEY.match(key):
@@ -198,9 +260,14 @@ def plan_checks(settings: ValidationSettings, task: str,
         if group is None:
             raise ConfigError(f"{where}: set 'group' (integrity, train_test or model) for "
                               f"deepchecks check {cls}")
+        stray = sorted(set(entry.condition_severity) - set(entry.conditions))
+        if stray:
+            raise ConfigError(f"{where}.condition_severity: '{stray[0]}' is not a condition of "
+                              f"{key} (its conditions: {', '.join(entry.conditions) or 'none'})")
         planned.append(PlannedCheck(key, cls, group, dict(entry.params),
                                     {k: dict(v) for k, v in entry.conditions.items()},
-                                    entry.required, entry.severity))
+                                    entry.required, entry.severity,
+                                    dict(entry.condition_severity)))
     return planned
 
 

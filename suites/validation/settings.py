@@ -41,6 +41,9 @@ class ValidationCheck(BaseModel):
         default="deepchecks", description="Status of a condition that is not met: deepchecks' "
         "own category (some conditions only WARN, e.g. data_duplicates), or always failed, or "
         "always warned. Errors stay errors.")
+    condition_severity: dict[str, Severity] = Field(
+        default_factory=dict, description="Severity of single conditions, {condition = "
+        "severity}; overrides 'severity' for those conditions.")
 
 
 class BaselineComparison(BaseModel):
@@ -55,6 +58,13 @@ class BaselineComparison(BaseModel):
     margin: Threshold = Field(
         default=Threshold(fail=-0.02, warn=-0.005),
         description="Threshold on candidate score minus baseline score (must be at least).")
+    confidence: float = Field(
+        default=0.95, gt=0.5, lt=1.0, description="Level of the paired bootstrap interval on "
+        "the difference: fails only when the whole interval is below margin.fail; an interval "
+        "across it is inconclusive (warned).")
+    resamples: int = Field(
+        default=1000, ge=0, le=100_000, description="Bootstrap resamples of the evaluation "
+        "sample (0: judge the point estimate alone).")
 
 
 class ValidationSettings(SuiteSettings):
