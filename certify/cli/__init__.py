@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from certify import __version__
 from certify.errors import CertifyError, ExitCode
 
-COMMANDS = ("run", "demo", "schema", "report", "keygen", "verify", "gate", "drift")
+COMMANDS = ("run", "demo", "schema", "report", "keygen", "verify", "gate", "drift", "deploy",
+            "audit")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,5 @@
-"""Print the JSON Schema of the policy (every key, type and default) or of report.json."""
+"""Print the JSON Schema of the policy (every key, type and default), of report.json or of the
+deploy plan (deploy.toml)."""
 
 from __future__ import annotations
 
@@ -7,17 +8,24 @@ import json
 
 from certify.errors import ExitCode
 
-HELP = "print the policy (or report.json) JSON Schema"
+HELP = "print the policy (or report.json, or deploy plan) JSON Schema"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("which", nargs="?", choices=("policy", "report"), default="policy")
+    parser.add_argument("which", nargs="?", choices=("policy", "report", "deploy"),
+                        default="policy")
     parser.add_argument("--markdown", action="store_true",
-                        help="print the policy reference as Markdown tables (as in the README)")
+                        help="print the policy (or deploy plan) reference as Markdown tables "
+                             "(as in the README)")
 
 
 def main(args: argparse.Namespace) -> ExitCode:
     if args.markdown:
+        if args.which == "deploy":
+            from certify.deploy.plandoc import plan_reference
+
+            print(plan_reference(), end="")
+            return ExitCode.OK
         from certify.policydoc import policy_reference
 
         print(policy_reference(), end="")
@@ -26,6 +34,10 @@ def main(args: argparse.Namespace) -> ExitCode:
         from certify.policy import policy_json_schema
 
         schema = policy_json_schema()
+    elif args.which == "deploy":
+        from certify.deploy.plan import plan_json_schema
+
+        schema = plan_json_schema()
     else:
         from certify.report import report_json_schema
 

@@ -1,0 +1,74 @@
+"""The deploy step of ``certify demo``, as one call, so that the demo only has to write the plan
+(:func:`demo_plan`, rendered with its own TOML writer) and call :func:`run_demo_deploy` after a
+CERTIFIED run: adopt the demo baseline as the first champion, register the candidate and roll it
+out on the embedded on-prem target through the canary steps with live analysis, render the cloud
+manifests (a dry run), and stop the embedded serving, whatever happened."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from certify.attest.verify import Keyring
+from certify.deploy import operations
+from certify.deploy.errors import DeployError
+from certify.deploy.plan import load_plan
+from certify.deploy.rollout import deploy
+from certify.policy import load_policy
+
+#: The demo's plan: pii may be processed on-prem and in one cloud region.
+DEMO_PLAN: dict[str, Any] = {
+    "name": "credit-risk", "policy": "certify.toml", "state_dir": "deploy-state",
+    "steps": [10, 50, 100],
+    "analysis": {"duration_s": 2.0, "max_requests": 120, "rounds": 2, "concurrency": 2,
+                 "latency_metric": "p50_ms", "latency_margin": 1.0, "latency_slack_ms": 5.0},
+    "parity": {"sample": 32},
+    "data_classes": {"pii": {"locations": ["on_prem", "eu-west-1"]}},
+    "targets": {
+        "onprem": {"kind": "ray_serve", "location": "on_prem", "data_classes": ["pii"],
+                   "sticky_header": "X-Customer"},
+        "cloud": {"kind": "kserve", "location": "eu-west-1", "data_classes": ["pii"],
+                  "namespace": "models", "storage_uri": "s3://certify-demo-models/credit-risk",
+                  "image": "registry.example.com/certify-predictor:0.1.0"},
+    },
+}
+
+
+def demo_plan(*, policy: str = "certify.toml", cloud_region: str = "eu-west-1",
+              analysis: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The demo's deploy.toml as data. ``cloud_region`` other than eu-west-1 breaks residency
+    (the residency sabotage: refused at validation)."""
+    plan = copy.deepcopy(DEMO_PLAN)
+    plan["policy"] = policy
+    plan["targets"]["cloud"]["location"] = cloud_region
+    plan["analysis"].update(analysis or {})
+    return plan
+
+
+def run_demo_deploy(plan_path: Path, certificate: Path, trust: Path, baseline: Path, *,
+                    progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Adopt ``baseline``, roll the certified candidate out, stop the embedded serving.
+
+    Returns ``{"outcome": "promoted" | "rolled back" | "refused" | "locked", "reason", "message",
+    "version", "audit_log", "manifests", "steps"}``; the embedded Ray is stopped in every case.
+    """
+    plan = load_plan(plan_path)  # residency: raises Refused before anything exists
+    policy = load_policy(plan.policy_path, check_files=False)
+    out: dict[str, Any] = {"audit_log": str(plan.state / "audit.jsonl"),
+                           "manifests": str(plan.state / "manifests"), "reason": None,
+                           "message": None, "version": None, "steps": []}
+    try:
+        if "champion" not in operations.current_aliases(plan):
+            operations.adopt(plan, policy, baseline, progress=progress)
+        result = deploy(plan, policy, certificate, Keyring.from_dir(trust), progress=progress)
+        out.update(outcome="promoted", version=result.version, steps=result.steps,
+                   parity=result.parity)
+    except DeployError as exc:
+        kind = {"RolledBack": "rolled back", "Refused": "refused", "Locked": "locked"}
+        out.update(outcome=kind.get(type(exc).__name__, "failed"), reason=exc.reason,
+                   message=exc.message)
+    finally:
+        operations.stop(plan, policy)
+    return out

@@ -1,0 +1,1 @@
+"""Deploy targets behind one interface: :class:`certify.deploy.targets.base.DeployTarget`."""
