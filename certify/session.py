@@ -15,7 +15,7 @@ import sys
 import time
 import traceback
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,9 @@ from certify.masking import Masker
 from certify.models import Model, load_model
 from certify.models.isolated import IsolatedModel, Limits, isolate
 from certify.outputs import (
+    CERTIFICATE,
     DRIFT_BASELINE,
+    PUBLIC_KEY,
     REPORT_JSON,
     RunDir,
     atomic_write,
@@ -106,6 +108,8 @@ class CertifySession:
         self.candidate: Model
         self.baseline: Model | None = None
         self._models: list[Model] = []
+        self._report: Report
+        self._outputs: dict[str, Path] = {}
         self.data: Dataset
 
     # -- set-up and planning -----------------------------------------------------------
@@ -152,6 +156,7 @@ class CertifySession:
                 candidate=self.candidate, baseline=self.baseline, data=self.data,
                 seed=self.seed, run_dir=self.run_dir.path, output_root=self.out_root,
                 progress=self.progress, masker=self.masker,
+                recorded_evidence=lambda: tuple(self.evidence.values()),
             )
             state = _SuiteState(suite, ctx, required=name in required)
             try:
@@ -294,13 +299,14 @@ class CertifySession:
             self.run_check(spec)
 
     # -- finishing -------------------------------------------------------------------
-    def decide(self, today: dt.date | None = None) -> tuple[Verdict, list[Evidence]]:
+    def decide(self, today: dt.date | None = None, blockers: Sequence[str] = ()
+               ) -> tuple[Verdict, list[Evidence]]:
         return decide(self.policy, list(self.evidence.values()), planned=self.planned_ids(),
-                      today=today)
+                      today=today, blockers=blockers)
 
-    def build_report(self, today: dt.date | None = None) -> Report:
+    def build_report(self, today: dt.date | None = None, blockers: Sequence[str] = ()) -> Report:
         assert self.run_dir is not None
-        verdict, records = self.decide(today)
+        verdict, records = self.decide(today, blockers)
         today = today or dt.datetime.now(dt.UTC).date()
 
         def model_info(model: Model, role: str) -> ModelInfo:
@@ -378,38 +384,77 @@ class CertifySession:
 
         report.json first, then the statement and certificate (:func:`certify.attest.issue.issue`),
         then every reporter with the read-only :class:`RunRecord` (summary.md, the HTML page, CI
-        summaries, third-party reporters). Anything that fails throws the unpublished folder away.
+        summaries, third-party reporters). The suites' final scans (:meth:`Suite.scan_outputs`)
+        read the folder after report.json and again after the reporters: anything they find keeps
+        the run from being signed and makes it INCOMPLETE, saying why (never the value). Anything
+        that fails throws the unpublished folder away.
         """
         assert self.run_dir is not None, "setup() was not called"
-        report = self.build_report(today)
         run_path = self.run_dir.path
-        outputs: dict[str, Path] = {}
         try:
-            payload = report.to_json().encode()
-            atomic_write(run_path / REPORT_JSON, payload)
-            report_digest = "sha256:" + hashlib.sha256(payload).hexdigest()
-            written, signature = issue(
-                report, report_digest=report_digest,
-                run_dir=run_path, required_suites=self.policy.required(),
-                valid_for=dt.timedelta(days=self.policy.signing.valid_for_days),
-                signer=self.signer, narrowed=self.not_run())
-            outputs.update(written)
-            record = RunRecord(report=report, report_digest=report_digest, run_dir=run_path, signature=signature,
-                               outputs=types.MappingProxyType(dict(outputs)))
-            for name, reporter in reporters().items():
-                written = dict(reporter(record))
-                outputs.update({f"{name}:{k}" if k in outputs else k: v for k, v in written.items()})
-                record = dataclasses.replace(record, outputs=types.MappingProxyType(dict(outputs)))
+            blockers = self._write(run_path, today, [])
+            found = self._final_scan(run_path)
+            if found and not blockers:
+                # Found only in what the reporters wrote: nobody has seen the folder yet, so the
+                # certificate is taken back and everything is written again, unsigned.
+                for name in (CERTIFICATE, PUBLIC_KEY):
+                    (run_path / name).unlink(missing_ok=True)
+                self._write(run_path, today, found)
         except BaseException:
             self.run_dir.discard()
             raise
         self.close_models()
         final = self.run_dir.publish()
-        moved = {k: final / p.relative_to(run_path) for k, p in outputs.items()}
+        moved = {k: final / p.relative_to(run_path) for k, p in self._outputs.items()}
         return RunResult(
-            verdict=report.verdict, run_dir=final, report_path=final / REPORT_JSON,
+            verdict=self._report.verdict, run_dir=final, report_path=final / REPORT_JSON,
             certificate_path=moved.get("certificate"), html_path=moved.get("html"), outputs=moved,
         )
+
+    def _write(self, run_path: Path, today: dt.date | None, blockers: list[str]) -> list[str]:
+        """Write report.json, the statement (signed unless ``blockers``) and the reporters' files.
+        Returns the blockers the run was written with (a scan of report.json may add some)."""
+        report = self.build_report(today, blockers)
+        payload = report.to_json().encode()
+        atomic_write(run_path / REPORT_JSON, payload)
+        if not blockers:
+            found = self._final_scan(run_path)
+            if found:
+                blockers = found
+                report = self.build_report(today, blockers)
+                payload = report.to_json().encode()
+                atomic_write(run_path / REPORT_JSON, payload)
+        report_digest = "sha256:" + hashlib.sha256(payload).hexdigest()
+        outputs: dict[str, Path] = {}
+        written, signature = issue(
+            report, report_digest=report_digest, run_dir=run_path,
+            required_suites=self.policy.required(),
+            valid_for=dt.timedelta(days=self.policy.signing.valid_for_days),
+            signer=None if blockers else self.signer, narrowed=self.not_run())
+        outputs.update(written)
+        record = RunRecord(report=report, report_digest=report_digest, run_dir=run_path,
+                           signature=signature, outputs=types.MappingProxyType(dict(outputs)))
+        for name, reporter in reporters().items():
+            written = dict(reporter(record))
+            outputs.update({f"{name}:{k}" if k in outputs else k: v for k, v in written.items()})
+            record = dataclasses.replace(record, outputs=types.MappingProxyType(dict(outputs)))
+        self._report, self._outputs = report, outputs
+        return blockers
+
+    def _final_scan(self, run_path: Path) -> list[str]:
+        """What the suites' final scans find in the unpublished run folder, as blocking reasons.
+        A scan that fails is itself a reason (an unchecked run is not signed)."""
+        found: list[str] = []
+        for name, state in self.suites.items():
+            result = state.result if state.ran and state.error is None else None
+            try:
+                items = state.suite.scan_outputs(state.ctx, result, [run_path])
+            except Exception as exc:  # noqa: BLE001 - an unchecked run is never signed
+                found.append(f"the {name} suite's final scan of the outputs failed: "
+                             f"{one_line(exc)}; not signed")
+                continue
+            found += [f"{name} final scan: {item}; not signed" for item in items]
+        return found
 
     def abort(self) -> None:
         """Throw away an unfinished run (interrupted, collect-only, set-up failure)."""

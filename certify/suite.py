@@ -84,6 +84,8 @@ class SuiteContext(Generic[S]):
     progress: Callable[[str], None] = field(default=lambda message: None)
     #: The run's keyed pseudonyms for sensitive values (see :mod:`certify.masking`).
     masker: Masker = field(default_factory=Masker)
+    #: The evidence recorded so far in this run (for a suite that audits the run itself).
+    recorded_evidence: Callable[[], Sequence[Evidence]] = field(default=lambda: ())
 
     @property
     def artifact_dir(self) -> Path:
@@ -150,6 +152,14 @@ class Suite(abc.ABC, Generic[S, R]):
     def report_data(self, ctx: SuiteContext[S], result: R) -> dict[str, Any]:
         """JSON-able data for the report's pictures (charts, tables). Optional."""
         return {}
+
+    def scan_outputs(self, ctx: SuiteContext[S], result: R | None,
+                     paths: Sequence[Path]) -> Sequence[object]:
+        """The final scan of the run's outputs (``paths``: the unpublished run folder), after
+        report.json, the statement and the page are written. Each item found is a reason not
+        to sign the run; ``str(item)`` is one line naming the file and field, never a value.
+        ``result`` is this suite's result when it ran, else None. Optional (nothing found)."""
+        return []
 
     def panels(self, record: SuiteRecord[S]) -> list[Panel]:
         """This suite's pictures on the audit page, from its recorded data. Optional: a suite

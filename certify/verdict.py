@@ -78,12 +78,15 @@ def apply_waivers(waivers: Sequence[Waiver], evidence: Iterable[Evidence],
 
 
 def decide(policy: Policy, evidence: Sequence[Evidence], *, planned: Sequence[Planned] = (),
-           today: dt.date | None = None) -> tuple[Verdict, list[Evidence]]:
+           today: dt.date | None = None, blockers: Sequence[str] = ()
+           ) -> tuple[Verdict, list[Evidence]]:
     """Decide the verdict. Returns it with the evidence after waivers were applied.
 
     ``planned`` is every check id that was planned for this run (built-in suites'
     checks and the user's certification checks); planned required checks without
-    evidence are "missing". ``today`` is the date waivers are checked against.
+    evidence are "missing". ``today`` is the date waivers are checked against. ``blockers``
+    are reasons found outside the checks that keep the run from being certified (a final scan
+    of its outputs): they make an otherwise certified run INCOMPLETE.
     """
     today = today or dt.datetime.now(dt.UTC).date()
     records, expired_notes = apply_waivers(policy.waivers, evidence, today)
@@ -113,6 +116,7 @@ def decide(policy: Policy, evidence: Sequence[Evidence], *, planned: Sequence[Pl
         + [f"required check {c} did not run" for c in missing_checks]
         + [f"required check {r.id} was skipped: {r.reason}" for r in skipped]
         + expired_notes
+        + list(blockers)
     )
     if failed:
         decision = Decision.REJECTED

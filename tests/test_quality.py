@@ -139,3 +139,20 @@ def test_candidate_for_another_task_is_a_clear_error(tmp_path, ref) -> None:
     with pytest.raises(CertifyError, match="candidate: model .* is a regression model but the data's task is classification"):
         session.setup()
 
+
+
+def test_non_inferiority_is_decided_on_the_interval_not_a_coin_flip() -> None:
+    """Whole interval within the margin: passed; whole interval beyond it: failed; across it:
+    warned as inconclusive (a better model on few rows is never rejected for its noise)."""
+    from certify.evidence import Direction, Status
+    from certify.suites.quality.checks import non_inferiority
+
+    higher = Direction.MIN  # higher is better: the difference must stay above -margin
+    assert non_inferiority("auc", (-0.005, 0.04), 0.01, higher)[0].status is Status.PASSED
+    assert non_inferiority("auc", (-0.08, -0.03), 0.01, higher)[0].status is Status.FAILED
+    across, note = non_inferiority("auc", (-0.03, 0.05), 0.01, higher)
+    assert across.status is Status.WARNED and "inconclusive" in note and "-0.01" in note
+    lower = Direction.MAX  # log loss: the difference must stay below +margin
+    assert non_inferiority("log_loss", (-0.08, 0.005), 0.01, lower)[0].status is Status.PASSED
+    assert non_inferiority("log_loss", (0.02, 0.09), 0.01, lower)[0].status is Status.FAILED
+    assert non_inferiority("log_loss", (-0.08, 0.047), 0.01, lower)[0].status is Status.WARNED

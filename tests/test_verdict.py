@@ -157,3 +157,14 @@ def test_info_never_blocks_and_is_never_missing() -> None:
     verdict, _ = decide(pol, [*records[1:], ev("quality::accuracy", Status.FAILED)],
                         planned=planned, today=TODAY)
     assert verdict.decision is Decision.REJECTED
+
+
+def test_blockers_found_outside_the_checks_keep_a_run_from_being_certified() -> None:
+    records = [ev("quality::accuracy", Status.PASSED), ev("quality::roc_auc", Status.PASSED)]
+    verdict, _ = decide(policy(), records, planned=PLAN, today=TODAY,
+                        blockers=["privacy final scan: report.json evidence[3].reason; not signed"])
+    assert verdict.decision is Decision.INCOMPLETE
+    assert verdict.reasons == ["privacy final scan: report.json evidence[3].reason; not signed"]
+    verdict, _ = decide(policy(), [*records[:1], ev("quality::roc_auc", Status.FAILED)],
+                        planned=PLAN, today=TODAY, blockers=["x; not signed"])
+    assert verdict.decision is Decision.REJECTED and verdict.reasons[-1] == "x; not signed"

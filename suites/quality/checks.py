@@ -1,8 +1,9 @@
 """The quality suite's checks: each judges the :class:`~.engine.QualityResult` with the settings.
 
-* ``quality::<metric>``: non-inferiority against the baseline (the lower confidence bound of
-  ``candidate - baseline`` must not fall below ``-margin`` for a higher-is-better metric) and
-  the metric's absolute threshold;
+* ``quality::<metric>``: non-inferiority against the baseline on the confidence interval of
+  ``candidate - baseline`` (passed when the whole interval is within ``margin``, failed when the
+  whole interval is beyond it, warned as inconclusive when it reaches across) and the metric's
+  absolute threshold;
 * ``quality::thresholds``: errored when there is neither a baseline nor a threshold;
 * ``quality::worst_slice[<column>]``: the worst slice's primary metric, absolute and against
   the baseline's same slice;
@@ -33,12 +34,11 @@ def metric(result: QualityResult, settings: QualitySettings, name: str) -> Outco
     direction = METRICS[name][0]
     r = result.metrics[name]
     comparisons: list[Comparison] = []
+    inconclusive = ""
     if r.diff_ci is not None:
         margin = settings.margins.get(name, settings.margin)
-        # Non-inferiority: the worst plausible difference must stay within the margin.
-        bound, worst = (("lower", r.diff_ci[0]) if direction is Direction.MIN
-                        else ("upper", r.diff_ci[1]))
-        comparisons.append(_no_worse(f"{name}_diff_{bound}_ci", worst, margin, direction))
+        comparison, inconclusive = non_inferiority(name, r.diff_ci, margin, direction)
+        comparisons.append(comparison)
     if name in settings.thresholds:
         comparisons.append(compare(name, r.candidate, settings.thresholds[name], direction))
     metrics = {"candidate": r.candidate, "candidate_ci": list(r.candidate_ci),
@@ -46,8 +46,38 @@ def metric(result: QualityResult, settings: QualitySettings, name: str) -> Outco
                "diff": r.diff, "diff_ci": list(r.diff_ci) if r.diff_ci else None,
                "rows": result.n_rows}
     base = f" vs baseline {r.baseline:.4f}" if r.baseline is not None else ""
-    return Outcome.from_comparisons(comparisons, subject=f"{name} {r.candidate:.4f}{base}",
-                                    metrics=metrics)
+    subject = f"{name} {r.candidate:.4f}{base}"
+    outcome = Outcome.from_comparisons(comparisons, subject=subject, metrics=metrics)
+    if inconclusive:
+        others = [c.describe() for c in comparisons[1:] if c.status is not Status.PASSED]
+        outcome.reason = f"{subject}: " + "; ".join([inconclusive, *others])
+    return outcome
+
+
+def non_inferiority(name: str, diff_ci: tuple[float, float], margin: float,
+                    direction: Direction) -> tuple[Comparison, str]:
+    """``candidate - baseline`` against ``margin``, decided on its confidence interval.
+
+    Passed when the whole interval is within the margin (non-inferior); failed only when the
+    whole interval is beyond it (worse than allowed, beyond doubt); warned when it reaches across
+    (inconclusive at this sample size: not a coin flip, and not a rejection of a model that may
+    be as good). The comparison records the worst plausible bound against the margin.
+    """
+    lo, hi = diff_ci
+    higher_is_better = direction is Direction.MIN
+    level = -margin if higher_is_better else margin
+    worst, best = (lo, hi) if higher_is_better else (hi, lo)
+    bound = ("lower" if higher_is_better else "upper")
+    judged = _no_worse(f"{name}_diff_{bound}_ci", worst, margin, direction)
+    if judged.status is Status.PASSED:
+        return judged, ""
+    clearly = (best < level) if higher_is_better else (best > level)
+    if clearly:
+        return judged.model_copy(update={"status": Status.FAILED}), ""
+    note = (f"inconclusive: {judged.metric}={worst:.4g} is past {level:.4g}, but the interval "
+            f"[{lo:.4g}, {hi:.4g}] of the difference reaches across it; more evaluation rows "
+            "would decide it")
+    return judged.model_copy(update={"status": Status.WARNED, "warn": level}), note
 
 
 def nothing_to_judge(result: QualityResult) -> Outcome:
