@@ -10,11 +10,13 @@ import tomllib
 from pathlib import Path
 
 from certify.demo import SABOTAGES
+from certify.deploy.plandoc import plan_reference
 from certify.policy import policy_from_mapping
 from certify.policydoc import policy_reference
 
 README = Path(__file__).parents[1] / "README.md"
 START, END = "<!-- policy-reference:start -->", "<!-- policy-reference:end -->"
+DEPLOY_START, DEPLOY_END = "<!-- deploy-reference:start -->", "<!-- deploy-reference:end -->"
 
 
 def _section(text: str, start: str, end: str) -> str:
@@ -23,8 +25,11 @@ def _section(text: str, start: str, end: str) -> str:
 
 def refresh() -> None:
     text = README.read_text()
-    a, b = text.index(START) + len(START), text.index(END)
-    README.write_text(text[:a] + "\n" + policy_reference() + text[b:])
+    for start, end, body in ((START, END, policy_reference()),
+                             (DEPLOY_START, DEPLOY_END, plan_reference())):
+        a, b = text.index(start) + len(start), text.index(end)
+        text = text[:a] + "\n" + body.strip("\n") + "\n" + text[b:]
+    README.write_text(text)
 
 
 def test_readme_starts_with_the_two_commands() -> None:
@@ -41,6 +46,12 @@ def test_readme_starts_with_the_two_commands() -> None:
 def test_policy_reference_is_current() -> None:
     assert _section(README.read_text(), START, END).strip() == policy_reference().strip(), (
         "the README's policy reference is stale: run `python -m tests.test_readme`")
+
+
+def test_deploy_plan_reference_is_current() -> None:
+    assert _section(README.read_text(), DEPLOY_START, DEPLOY_END).strip() == \
+        plan_reference().strip(), (
+        "the README's deploy plan reference is stale: run `python -m tests.test_readme`")
 
 
 def test_every_sabotage_is_documented() -> None:
