@@ -30,6 +30,8 @@ LOOPBACK = "127.0.0.1"
 def local_only() -> None:
     """Keep a Ray started from this process (and its children) on loopback."""
     os.environ[LOCAL_ONLY_ENV] = "0"
+    # Give Ray's agents longer to register than its default on a busy machine.
+    os.environ.setdefault("RAY_agent_register_timeout_ms", "120000")
     constants = sys.modules.get("ray._private.ray_constants")
     if constants is not None:  # already imported: the flag was read at import time
         vars(constants)["ENABLE_RAY_CLUSTER"] = False
@@ -52,16 +54,25 @@ def ensure_ray(address: str | None = None, *, num_cpus: int | None = None) -> An
         ray.init(address=address, include_dashboard=False, log_to_driver=False,
                  ignore_reinit_error=True)
     else:
-        ray.init(
-            _node_ip_address=LOOPBACK,
-            include_dashboard=False,
-            num_cpus=num_cpus or os.cpu_count() or 1,
-            log_to_driver=False,
-            ignore_reinit_error=True,
-            configure_logging=False,
-            # A local run must not look for, or join, a cluster started elsewhere.
-            address="local",
-        )
+        for attempt in (1, 2):
+            try:
+                ray.init(
+                    _node_ip_address=LOOPBACK,
+                    include_dashboard=False,
+                    num_cpus=num_cpus or os.cpu_count() or 1,
+                    log_to_driver=False,
+                    ignore_reinit_error=True,
+                    configure_logging=False,
+                    # A local run must not look for, or join, a cluster started elsewhere.
+                    address="local",
+                )
+                break
+            except Exception as exc:  # noqa: BLE001 - Ray's start-up races on a busy machine
+                # Ray 2.60's raylet gives its agents a fixed time to come up; on two busy cores
+                # they can miss it once. A second start is what a user would do by hand.
+                ray.shutdown()
+                if attempt == 2 or "timed out during startup" not in str(exc):
+                    raise
     return ray
 
 

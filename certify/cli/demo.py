@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from certify.errors import ExitCode
 
@@ -24,8 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              + "; ".join(f"{k}: {v.description}" for k, v in sorted(SABOTAGES.items())))
     parser.add_argument("--seed", type=int, default=None, help="override the policy's seed")
     parser.add_argument("--only", nargs="+", metavar="SUITE", default=None,
-                        help="certify with only these suites (a quick look; the demo runs all "
-                             "six by default)")
+                        help="certify with only these suites (a quick look; the demo runs every "
+                             "suite by default)")
+    parser.add_argument("--no-deploy", action="store_true",
+                        help="stop after the certification (the demo deploys a CERTIFIED "
+                             "candidate by default)")
 
 
 def main(args: argparse.Namespace) -> ExitCode:
@@ -62,7 +66,57 @@ def main(args: argparse.Namespace) -> ExitCode:
             console.print(f"  certify gate {result.certificate_path} --trust "
                           f"{candidate.parent.parent / 'keys'} --artifact {candidate} "
                           f"--policy {policy}", highlight=False, soft_wrap=True)
+    deployed = True
+    if result.verdict.certified and not args.no_deploy:
+        deployed = _deploy(console, policy, result, SABOTAGES.get(args.sabotage or ""))
     if args.sabotage:
-        expected = SABOTAGES[args.sabotage].expect_reason
-        console.print(f"(sabotage '{args.sabotage}' is expected to be REJECTED by {expected})")
-    return ExitCode.OK if result.verdict.certified else ExitCode.FAILED
+        sabotage = SABOTAGES[args.sabotage]
+        console.print(f"(sabotage '{args.sabotage}' is expected to be {sabotage.outcome} by "
+                      f"{sabotage.expect_reason})", markup=False, highlight=False)
+    return ExitCode.OK if result.verdict.certified and deployed else ExitCode.FAILED
+
+
+def _deploy(console: Any, policy: Path, result: Any, sabotage: Any) -> bool:
+    """The deploy step of the demo: adopt the baseline, roll the candidate out on the embedded
+    on-prem target, render the cloud manifests (dry run), stop the serving. True when promoted."""
+    from certify.demo import render_policy
+    from certify.deploy.demostep import demo_plan, run_demo_deploy
+    from certify.deploy.errors import DeployError
+    from certify.policy import load_policy
+
+    root = policy.parent
+    plan_path = root / "deploy.toml"
+    region = sabotage.cloud_region if sabotage is not None else "eu-west-1"
+    plan_path.write_text(render_policy(demo_plan(policy=policy.name, cloud_region=region)))
+    loaded = load_policy(policy, check_files=False)
+    candidate = loaded.resolve(loaded.candidate.path or "")
+    baseline = loaded.resolve(loaded.baseline.path or "") if loaded.baseline else None
+    if sabotage is not None and sabotage.tamper:
+        with candidate.open("ab") as fh:  # changed after certification
+            fh.write(b"\0")
+    console.print(f"\ndeploying with {plan_path.name}: on-prem canary on Ray Serve, cloud "
+                  "manifests (dry run)", markup=False, highlight=False)
+    try:
+        with console.status("deploying…") as status:
+            out = run_demo_deploy(plan_path, result.certificate_path, root / "keys",
+                                  baseline if baseline is not None else candidate,
+                                  progress=lambda m: status.update(f"deploying: {m}"))
+    except DeployError as exc:
+        out = {"outcome": "refused", "reason": exc.reason, "message": exc.message,
+               "audit_log": None, "manifests": None, "steps": []}
+    style = "bold green" if out["outcome"] == "promoted" else "bold red"
+    console.print(f"deploy: [{style}]{out['outcome'].upper()}[/]"
+                  + (f" ({out['reason']})" if out.get("reason") else ""))
+    if out.get("message"):
+        console.print(f"  {out['message']}", markup=False, highlight=False)
+    for step in out.get("steps") or []:
+        verdict = "passed" if step.get("passed") else "; ".join(step.get("reasons") or ["failed"])
+        console.print(f"  {step.get('target')} step {step.get('step')}: "
+                      f"{step.get('weight', 0):g}% of {step.get('requests', 0)} requests to the "
+                      f"candidate: {verdict}", markup=False, highlight=False)
+    if out.get("audit_log"):
+        console.print(f"audit log: {out['audit_log']}  (certify audit verify {out['audit_log']})",
+                      markup=False, highlight=False, soft_wrap=True)
+        console.print(f"cloud manifests (dry run): {out['manifests']}", markup=False,
+                      highlight=False, soft_wrap=True)
+    return bool(out["outcome"] == "promoted")

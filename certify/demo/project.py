@@ -44,9 +44,18 @@ class DemoProject:
 
 @dataclasses.dataclass(frozen=True)
 class Sabotage:
+    """A way to break the demo, and what must come of it: ``outcome`` REJECTED (by the check
+    ``expect_reason``), or, for a certified candidate, "rolled back" or "refused" by the deploy
+    step (``expect_reason`` then names the deploy's reason code)."""
+
     description: str
     apply: Callable[[DemoProject], None]
     expect_reason: str
+    outcome: str = "REJECTED"
+    #: The deploy plan's cloud region (another than eu-west-1 breaks residency).
+    cloud_region: str = "eu-west-1"
+    #: Change the candidate file after certification (the registered file differs).
+    tamper: bool = False
 
 
 def _worse(project: DemoProject) -> None:
@@ -126,8 +135,31 @@ def _edge_case(kind: str) -> Callable[[DemoProject], None]:
     return apply
 
 
+def _slow(project: DemoProject) -> None:
+    """The real candidate, slowed down: it certifies (its SLOs have room), but serves each request
+    tens of milliseconds after the champion does, one at a time: the canary analysis rolls it
+    back."""
+    from certify.demo.models import load_sabotage  # scikit-learn: only a sabotage needs it
+
+    project.candidate = load_sabotage("slow", project.candidate, delay_s=0.03)
+
+
+def _certified_as_is(project: DemoProject) -> None:
+    """Nothing wrong with the model: what breaks is the deploy (the file, or the plan)."""
+
+
 #: KIND -> sabotage. Suites add theirs here.
 SABOTAGES: dict[str, Sabotage] = {
+    "canary": Sabotage("a certified candidate that answers each request tens of milliseconds "
+                       "late, one at a time: the canary analysis rolls it back", _slow,
+                       "analysis", outcome="rolled back"),
+    "tampered": Sabotage("the candidate file changed after certification: the deploy refuses "
+                         "to register it, before any change", _certified_as_is,
+                         "artifact-mismatch", outcome="refused", tamper=True),
+    "residency": Sabotage("a deploy plan that sends the model (which takes the sensitive "
+                          "income column) to a cloud region where pii may not go",
+                          _certified_as_is, "residency", outcome="refused",
+                          cloud_region="us-east-1"),
     "worse": Sabotage("a candidate clearly worse than the baseline", _worse, "quality::roc_auc"),
     "brittle": Sabotage("a candidate as accurate as the real one on clean rows that flips under "
                         "tiny input changes", _brittle, "adversarial::regression"),
