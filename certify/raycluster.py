@@ -58,6 +58,7 @@ def ensure_ray(address: str | None = None, *, num_cpus: int | None = None) -> An
             try:
                 ray.init(
                     _node_ip_address=LOOPBACK,
+                    _temp_dir=str(_private_temp_dir()),
                     include_dashboard=False,
                     num_cpus=num_cpus or os.cpu_count() or 1,
                     log_to_driver=False,
@@ -74,6 +75,27 @@ def ensure_ray(address: str | None = None, *, num_cpus: int | None = None) -> An
                 if attempt == 2 or "timed out during startup" not in str(exc):
                     raise
     return ray
+
+
+def _private_temp_dir() -> Path:
+    """A temporary folder of this process's own for Ray's session files: two runs on one
+    machine (two CI jobs, a run beside a notebook) never share Ray's ``/tmp/ray`` and its
+    ``session_latest`` link, and the folder is removed when the process ends."""
+    import atexit
+    import shutil
+    import tempfile
+
+    path = Path(tempfile.gettempdir()) / f"certify-ray-{os.getpid()}"
+    path.mkdir(mode=0o700, exist_ok=True)
+
+    def cleanup() -> None:
+        ray = sys.modules.get("ray")
+        if ray is not None and ray.is_initialized():
+            ray.shutdown()
+        shutil.rmtree(path, ignore_errors=True)
+
+    atexit.register(cleanup)
+    return path
 
 
 def ray_available() -> bool:
