@@ -156,3 +156,23 @@ def test_non_inferiority_is_decided_on_the_interval_not_a_coin_flip() -> None:
     assert non_inferiority("log_loss", (-0.08, 0.005), 0.01, lower)[0].status is Status.PASSED
     assert non_inferiority("log_loss", (0.02, 0.09), 0.01, lower)[0].status is Status.FAILED
     assert non_inferiority("log_loss", (-0.08, 0.047), 0.01, lower)[0].status is Status.WARNED
+
+
+def test_error_metric_margins_are_a_fraction_of_the_baseline() -> None:
+    """rmse and mae are in the target's units: the default margin (0.01) is 1% of the
+    baseline's value there, so a target in hundreds is not judged against 0.01 of a unit."""
+    from certify.evidence import Direction, Status
+    from certify.suites.quality.checks import absolute_margin, non_inferiority
+    from certify.suites.quality.settings import QualitySettings
+
+    s = QualitySettings()
+    assert absolute_margin("rmse", s, 150.0) == pytest.approx(1.5)
+    assert absolute_margin("mae", QualitySettings(margins={"mae": 0.1}), -20.0) == pytest.approx(2)
+    assert absolute_margin("roc_auc", s, 0.8) == pytest.approx(0.01)
+    assert absolute_margin("rmse", s, None) == pytest.approx(0.01)
+    # 0.6 worse in rmse on a baseline of 150: within 1%; 3 worse for certain: beyond it
+    within, _ = non_inferiority("rmse", (0.2, 0.6), absolute_margin("rmse", s, 150.0),
+                                Direction.MAX)
+    beyond, _ = non_inferiority("rmse", (2.0, 3.0), absolute_margin("rmse", s, 150.0),
+                                Direction.MAX)
+    assert (within.status, beyond.status) == (Status.PASSED, Status.FAILED)

@@ -96,6 +96,8 @@ class DetectorParams(_Strict):
     p_value: Threshold = Field(description="Levels for the corrected p-values (fail, warn).")
     correction: Literal["bonferroni", "fdr"] = "bonferroni"
     min_effect: float = 0.0
+    #: Floor of the prediction tests' effect (their reference rows may be the training rows).
+    prediction_min_effect: float = 0.1
     min_rows: int = 30
     null_rate_increase: Threshold = Threshold(fail=0.2, warn=0.05)
     mmd_permutations: int = 200

@@ -146,7 +146,9 @@ def prediction_outcome(report: DriftReport, which: str) -> Outcome:
     if which == "scores" and r.name.startswith("scores:"):
         label = r.name.split(":", 1)[1]
         what += f" (P({report.target_name}={label}))" if label != "prediction" else ""
-    return judge(r, report.params, what=what, null_check=False)
+    params = report.params
+    floor = max(params.min_effect, params.prediction_min_effect)
+    return judge(r, params.model_copy(update={"min_effect": floor}), what=what, null_check=False)
 
 
 def target_outcome(report: DriftReport) -> Outcome:

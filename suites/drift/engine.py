@@ -23,8 +23,10 @@ Detectors
     * Model-based: the candidate's scores (probability of the positive class; of every class
       for a multiclass model; the predictions of a regressor) on reference rows vs the
       evaluation rows (KS), and its predicted-label distribution (chi-squared), corrected as
-      one family. Note: when the reference data is the candidate's training data, an
-      overfit candidate is more confident there, which shows up here too.
+      one family. When the reference data is the candidate's training data, an honest
+      candidate is more confident there than on new rows, so these tests count a significant
+      shift only from ``prediction_min_effect`` (KS or total-variation distance, 0.1 by
+      default) up.
     * Target (label) distribution: chi-squared on the class counts (KS for a regressor),
       when the data has the target column.
     * Optional MMD on the whole table (``mmd = true``): unbiased MMD² with a Gaussian kernel

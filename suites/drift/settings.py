@@ -25,6 +25,12 @@ class DriftSettings(SuiteSettings):
         description="A significant test whose effect (KS distance, or total-variation distance "
                     "of the category shares) is below this passes: on very large data tiny, "
                     "harmless shifts are significant.")
+    prediction_min_effect: float = Field(
+        default=0.1, ge=0, le=1,
+        description="min_effect of the prediction tests (the candidate's scores and labels, "
+                    "reference rows vs evaluation rows). Their reference rows are usually the "
+                    "rows the candidate was trained on, where an honest model is more confident "
+                    "than on new rows: a small shift there is that, not drift.")
     min_rows: int = Field(default=30, ge=2, description="Fewest non-missing values a test needs.")
     null_rate_increase: Threshold = Field(
         default=Threshold(fail=0.2, warn=0.05),
@@ -86,6 +92,8 @@ class DriftSettings(SuiteSettings):
 
     def params(self) -> DetectorParams:
         return DetectorParams(p_value=self.p_value, correction=self.correction,
-                              min_effect=self.min_effect, min_rows=self.min_rows,
+                              min_effect=self.min_effect,
+                              prediction_min_effect=self.prediction_min_effect,
+                              min_rows=self.min_rows,
                               null_rate_increase=self.null_rate_increase,
                               mmd_permutations=self.mmd_permutations)

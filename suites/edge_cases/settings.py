@@ -61,10 +61,11 @@ class EdgeCasesSettings(SuiteSettings):
                              "(0: no large batch).")
     on_nan: Acceptance = Field(default="reject", description="NaN or None in a column that had "
                                "no missing values. " + _ACCEPTANCE_HELP)
-    on_inf: Acceptance = Field(default="reject", description="+/-inf in a numeric column.")
+    on_inf: Acceptance = Field(default="reject", description="+/-inf in a numeric column, and "
+                               "magnitudes past float32's range (1e300: infinite to a model that "
+                               "computes in float32).")
     on_out_of_range: Acceptance = Field(default="predict", description="Numbers outside the "
-                                        "observed range: just outside, zero, negative, extreme "
-                                        "magnitudes.")
+                                        "observed range: just outside, zero, negative, +/-1e9.")
     on_unseen_category: Acceptance = Field(default="reject", description="A category never seen, "
                                            "including the empty string.")
     on_wrong_dtype: Acceptance = Field(default="reject", description="Text in a numeric column, a "

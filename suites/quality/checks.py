@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from certify.evidence import Comparison, Direction, Outcome, Status, Threshold, compare
-from certify.suites.quality.engine import METRICS, QualityResult
+from certify.suites.quality.engine import METRICS, RELATIVE_MARGIN, QualityResult
 from certify.suites.quality.settings import QualitySettings
 
 
@@ -36,7 +36,7 @@ def metric(result: QualityResult, settings: QualitySettings, name: str) -> Outco
     comparisons: list[Comparison] = []
     inconclusive = ""
     if r.diff_ci is not None:
-        margin = settings.margins.get(name, settings.margin)
+        margin = absolute_margin(name, settings, r.baseline)
         comparison, inconclusive = non_inferiority(name, r.diff_ci, margin, direction)
         comparisons.append(comparison)
     if name in settings.thresholds:
@@ -52,6 +52,16 @@ def metric(result: QualityResult, settings: QualitySettings, name: str) -> Outco
         others = [c.describe() for c in comparisons[1:] if c.status is not Status.PASSED]
         outcome.reason = f"{subject}: " + "; ".join([inconclusive, *others])
     return outcome
+
+
+def absolute_margin(name: str, settings: QualitySettings, baseline: float | None) -> float:
+    """The margin in the metric's units: as set for a scale-free metric, a fraction of the
+    baseline's value for an error metric in the target's units (rmse, mae), so that one default
+    suits a target measured in cents or in millions."""
+    margin = settings.margins.get(name, settings.margin)
+    if name in RELATIVE_MARGIN and baseline is not None and np.isfinite(baseline):
+        return margin * abs(baseline)
+    return margin
 
 
 def non_inferiority(name: str, diff_ci: tuple[float, float], margin: float,

@@ -28,6 +28,8 @@ METRICS: dict[str, tuple[Direction, bool]] = {
     "mae": (Direction.MAX, False),
     "r2": (Direction.MIN, False),
 }
+#: Error metrics in the target's own units: their margins are fractions of the baseline's value.
+RELATIVE_MARGIN = frozenset({"rmse", "mae"})
 DEFAULT_METRICS = {
     "classification": ["accuracy", "roc_auc", "f1", "log_loss"],
     "regression": ["rmse", "mae", "r2"],

@@ -18,8 +18,12 @@ class QualitySettings(SuiteSettings):
     thresholds: dict[str, Threshold] = Field(
         default_factory=dict, description="Absolute thresholds per metric, e.g. accuracy = {fail = 0.8}.")
     margin: float = Field(
-        default=0.01, ge=0, description="Non-inferiority margin vs the baseline (all metrics).")
-    margins: dict[str, float] = Field(default_factory=dict, description="Per-metric margins.")
+        default=0.01, ge=0,
+        description="Non-inferiority margin vs the baseline: how much worse the candidate may be "
+                    "(absolute for accuracy, roc_auc, f1, log_loss and r2; a fraction of the "
+                    "baseline's value for rmse and mae, which are in the target's units).")
+    margins: dict[str, float] = Field(default_factory=dict,
+                                      description="Per-metric margins (same units as 'margin').")
     confidence: float = Field(default=0.95, gt=0.5, lt=1, description="Bootstrap CI level.")
     bootstrap: int = Field(default=200, ge=20, le=10000, description="Bootstrap resamples.")
     slices: list[str] = Field(default_factory=list, description="Columns to slice by.")

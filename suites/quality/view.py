@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from certify.jsonsafe import finite
 from certify.suite import SuiteRecord
+from certify.suites.quality.engine import RELATIVE_MARGIN
 from certify.suites.quality.settings import QualitySettings
 from certify.view import (
     MAX_TABLE_ROWS,
@@ -80,11 +81,14 @@ def panels(record: SuiteRecord[QualitySettings]) -> list[Panel]:
                     lo, hi = (None if hi is None else -hi), (None if lo is None else -lo)
                 mm = finite(margins.get(name)) if isinstance(margins, dict) else None
                 mm = margin if mm is None else mm
+                if mm is not None and name in RELATIVE_MARGIN and finite(m.get("baseline")):
+                    mm = mm * abs(finite(m.get("baseline")) or 0.0)
                 flag = "below margin" if (mm is not None and lo is not None and lo < -mm) else ""
                 rows.append(Interval(name + (" (sign flipped)" if flip else ""), diff, lo, hi,
                                      flag=flag))
             refs = [RefLine(0.0, "no change")]
-            if margin is not None:
+            relative = any(str(m.get("name")) in RELATIVE_MARGIN for m in metrics)
+            if margin is not None and not relative:
                 refs.append(RefLine(-margin, f"−margin {fmt(margin)}", alert=True))
             chart = drawable(IntervalChart(rows, title="Improvement over the baseline",
                                           refs=refs, axis_label="candidate improvement over baseline"))
@@ -93,7 +97,9 @@ def panels(record: SuiteRecord[QualitySettings]) -> list[Panel]:
                     "Non-inferiority: improvement over the baseline", chart=chart,
                     note="Each bar is the confidence interval of the candidate's improvement "
                          "(for lower-is-better metrics the sign is flipped so that right is always "
-                         "better). The lower end must stay right of the −margin line.",
+                         "better). The lower end must stay right of the −margin line"
+                         + (" (for rmse and mae the margin is a fraction of the baseline's value; "
+                            "a bar past its margin is flagged)." if relative else "."),
                 ))
     slices = data.get("slices")
     if isinstance(slices, dict):
