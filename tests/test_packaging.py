@@ -27,12 +27,19 @@ def test_layout(wheel: zipfile.ZipFile) -> None:
     names = wheel.namelist()
     top = {n.split("/", 1)[0] for n in names}
     assert top == {"certify", next(t for t in top if t.endswith(".dist-info"))}
-    for required in ("certify/py.typed", "certify/suites/quality.py",
+    for required in ("certify/py.typed", "certify/suites/quality/__init__.py",
                      "certify/plugins/pytest_certify.py", "certify/report.py",
                      "certify/schemas/report.schema.json",
                      "certify/schemas/policy.schema.json"):
         assert required in names, required
     assert not any(n.startswith(("suites/", "reports/", "plugins/", "tests/")) for n in names)
+    # every module of the checkout ships (a package missing from pyproject's list would not)
+    sources = {f"certify/{p.relative_to(ROOT / 'certify').as_posix()}"
+               for p in (ROOT / "certify").rglob("*.py")}
+    for top in ("suites", "reports", "plugins"):
+        sources |= {f"certify/{top}/{p.relative_to(ROOT / top).as_posix()}"
+                    for p in (ROOT / top).rglob("*.py")}
+    assert sorted(sources - set(names)) == []
 
 
 def test_entry_points(wheel: zipfile.ZipFile) -> None:
