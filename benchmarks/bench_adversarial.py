@@ -1,6 +1,20 @@
 """Benchmark of the adversarial suite (a script, not a test).
 
     .venv/bin/python benchmarks/bench_adversarial.py [--rows 200] [--workers 1 2] [--repeat 1]
+    .venv/bin/python benchmarks/bench_adversarial.py --black-box [--rows 200] [--repeat 1]
+        [--executor inprocess|ray] [--no-fast-path] [--skip-today]
+
+``--black-box`` (issue 15, item 3): black-box adversarial in CI time. The demo's credit data
+(3,000 reference and 2,000 evaluation rows, ``certify.demo``), a HistGradientBoosting candidate
+(the demo's) and a HistGradientBoosting baseline of other hyperparameters, both attacked with
+HopSkipJump on a seeded sample of ``--rows`` rows, under the suite's default settings (age
+immutable, as in the demo). One run times the suite with today's algorithm (ART's HopSkipJump,
+row by row) and with the new one (lock-step over the rows, :mod:`.lockstep`), in alternating
+rounds, and prints both times and both models' robust accuracy (and the largest difference
+over the report's curve). Targets: the new suite <= 15 s on 2 cores; robust accuracy within
++-0.02 of today's. The models' worker processes are started (one call each) before timing: that
+is the session's cost, paid once per run by whichever suite calls first; on Ray, one untimed
+round starts Ray and its workers first.
 
 1. Overhead of the suite against calling the ART attack directly on the same rows
    (target: under 1.2x). The data are six continuous features (no integer or categorical
@@ -145,8 +159,95 @@ def direct_pgd(model: Any, ref: pd.DataFrame, rows: pd.DataFrame, grid: list[flo
         return time.perf_counter() - start
 
 
+def black_box(args: argparse.Namespace) -> None:
+    """Today's HopSkipJump (ART, row by row) vs the lock-step one, on the demo's credit data."""
+    import sklearn.ensemble  # noqa: F401 - load OpenMP before limiting its threads
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.pipeline import Pipeline
+    from threadpoolctl import threadpool_limits
+
+    from certify import demo
+    from certify.policy import load_policy
+    from certify.session import CertifySession
+    from certify.suites.adversarial import engine
+    from tests.projects import make_project
+
+    ref = demo.make_credit_data(demo.N_REFERENCE, demo.SEED)
+    ev = demo.make_credit_data(demo.N_EVALUATION, demo.SEED + 100)
+    X, y = ref[demo.FEATURES], ref[demo.TARGET]  # noqa: N806
+    with threadpool_limits(1):
+        candidate = demo.candidate_model().fit(X, y)
+        baseline = Pipeline([("prep", demo.preprocessor()), ("clf", HistGradientBoostingClassifier(
+            max_iter=100, max_leaf_nodes=31, random_state=1))]).fit(X, y)
+    adv = {"sample_size": args.rows, "immutable": ["age"], "executor": args.executor,
+           "fast_path": not args.no_fast_path}
+    tmp = Path(tempfile.mkdtemp(prefix="bench-adv-bb-"))
+    try:
+        path = make_project(tmp, candidate=candidate, baseline=baseline, reference=ref,
+                            evaluation=ev, suites={"adversarial": adv})
+        session = CertifySession(load_policy(path), out_dir=tmp / "out")
+        session.setup()
+        state = session.suites["adversarial"]
+        prep = state.suite.prepare(state.ctx)
+        for model in (session.candidate, session.baseline):  # start the worker processes
+            assert model is not None
+            model.predict(prep.block.frame.iloc[:1])
+        if args.executor == "ray":  # Ray's start and its workers' imports are not the attack's
+            engine.run(state.ctx, prep)
+        times: dict[str, list[float]] = {"today": [], "new": []}
+        cpu: dict[str, list[float]] = {"today": [], "new": []}
+        results: dict[str, Any] = {}
+        for _ in range(args.repeat):
+            for name, batched in (("today", False), ("new", True))[args.skip_today:]:
+                start, start_cpu = time.perf_counter(), time.process_time()
+                results[name] = engine.run(state.ctx, prep, batched=batched)
+                times[name].append(time.perf_counter() - start)
+                cpu[name].append(time.process_time() - start_cpu)
+                print(f"{name:5s} round: {times[name][-1]:7.2f} s wall, {cpu[name][-1]:7.2f} s CPU "
+                      "(this process)", flush=True)
+        session.abort()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    out: dict[str, Any] = {"rows": args.rows, "cpus": os.cpu_count(), "executor": args.executor,
+                           "fast_path": not args.no_fast_path}
+    for name in ("today", "new")[args.skip_today:]:
+        r = results[name]
+        out[name] = {"s": min(times[name]), "cpu_s": min(cpu[name]),
+                     **{role: {"robust_accuracy": m.robust_accuracy, "curve": m.curve,
+                               "queries": int(m.queries.sum()), "budget": m.budget_reason}
+                        for role, m in r.models.items()}}
+    if args.skip_today:
+        print(f"suite time: new {out['new']['s']:.2f} s (today's algorithm not run)")
+        print(json.dumps(out))
+        return
+    worst = 0.0
+    for role in ("candidate", "baseline"):
+        a, b = out["today"][role], out["new"][role]
+        diffs = [abs(x - y) for x, y in zip(a["curve"], b["curve"], strict=True)
+                 if x is not None and y is not None]
+        worst = max(worst, *diffs)
+        print(f"{role:9s} robust accuracy at epsilon: today {a['robust_accuracy']:.3f}, new "
+              f"{b['robust_accuracy']:.3f} (diff {b['robust_accuracy'] - a['robust_accuracy']:+.3f}; "
+              f"largest over the curve {max(diffs):.3f}); queries {a['queries']} -> {b['queries']}")
+    speedup = out["today"]["s"] / out["new"]["s"]
+    print(f"suite time: today {out['today']['s']:.2f} s, new {out['new']['s']:.2f} s "
+          f"({speedup:.1f}x faster); target <= 15 s: {'met' if out['new']['s'] <= 15 else 'MISSED'}")
+    out["speedup"], out["largest_curve_diff"] = speedup, worst
+    print(f"robust accuracy within +-0.02 of today's over the whole curve: "
+          f"{'yes' if worst <= 0.02 + 1e-12 else 'NO'} (largest difference {worst:.3f})")
+    print(json.dumps(out))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--black-box", action="store_true",
+                        help="today's HopSkipJump vs the lock-step one (issue 15 item 3)")
+    parser.add_argument("--executor", choices=["inprocess", "ray"], default="inprocess",
+                        help="--black-box: executor of both runs (default inprocess)")
+    parser.add_argument("--skip-today", action="store_true",
+                        help="--black-box: time only the new algorithm")
+    parser.add_argument("--no-fast-path", action="store_true",
+                        help="--black-box: every query through the isolated model (DataFrame path)")
     parser.add_argument("--rows", type=int, default=200, help="rows attacked (default 200)")
     parser.add_argument("--pgd-rows", type=int, default=2000, help="rows for the PGD case")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, os.cpu_count() or 2])
@@ -154,6 +255,9 @@ def main() -> None:
     parser.add_argument("--skip-ray", action="store_true")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
+    if args.black_box:
+        black_box(args)
+        return
 
     ref, ev = make_data(4000, 1), make_data(max(args.rows, args.pgd_rows), 2)
     fitted = models(ref)

@@ -29,9 +29,12 @@ Attack choice (``attack``, default ``"auto"``)
     * Black-box ``hopskipjump`` (or ``boundary``, L2 only) for any other model: tree
       ensembles, HTTP endpoints. These are minimal-perturbation attacks: each row's smallest
       adversarial perturbation found gives robust accuracy at every epsilon at once. The
-      initial adversarial point is the nearest reference row (attacked features only) the
-      model classifies differently, else a seeded uniform draw, so that ART's unseeded
-      initialisation is never used.
+      initial adversarial point is the nearest of random corners at the grid's radii and
+      reference rows (attacked features only) that the model classifies differently, else a
+      seeded uniform draw, so that ART's unseeded initialisation is never used. HopSkipJump
+      runs in lock-step over the rows of a shard (:mod:`.lockstep`, ART 1.20's algorithm with
+      per-row generators): every binary-search step, gradient estimate or step-size trial of
+      all rows is one model call, instead of ART's one point per call, row after row.
     * The baseline is attacked "the same way" (``baseline_attack = "same"``): with the
       candidate's attack where the baseline supports it, else with its own ``auto`` choice
       (the evidence says so).
@@ -45,30 +48,42 @@ Scale-out and determinism
     The sample is cut into fixed shards of ``shard_size`` rows; each shard of each model is
     one Ray task (``executor = "ray"``: a local Ray on 127.0.0.1, or the cluster named by
     ``RAY_ADDRESS``), at most ``workers`` at a time; ``"inprocess"`` runs the same shard
-    function in this process; ``"auto"`` uses Ray only when it is already running here or
-    ``RAY_ADDRESS`` is set. ART draws from numpy's global generator, so every row's attack is
-    seeded from (policy seed, row position): the same seed gives the same numbers whatever
-    the number of workers or the executor.
+    function in this process, all shards of a model as one bundle (fewer, larger model calls);
+    ``"auto"`` uses Ray only when it is already running here or ``RAY_ADDRESS`` is set. Every
+    row's attack is seeded from (policy seed, row position) and depends on no other row (ART
+    draws from numpy's global generator, seeded per row; the lock-step attack from one
+    generator per row): the same seed gives the same numbers whatever the number of workers,
+    the shard size or the executor.
 
-Budgets
+Budgets and probes
     ``max_queries`` bounds the model queries (rows scored) per attacked row, ``max_seconds``
-    the wall time of each model's attack. Hitting either keeps what completed (metrics are
-    computed over completed rows and recorded) and errors the attack's checks with the
-    reason (verdict INCOMPLETE), never passes them.
+    the wall time of both attacks together (one deadline, checked between model calls; a
+    lock-step attack whose first iterations project it past the deadline stops there).
+    Hitting either keeps what completed (metrics are computed over completed rows and
+    recorded) and errors the attack's checks with the reason (verdict INCOMPLETE), never
+    passes them. Before attacking, each model is probed (:mod:`.probe`): one that answers the
+    same rows differently on two calls (noisy scores), or, for a black-box attack that
+    queries it directly, whose single call on one row takes longer than
+    ``max_call_seconds``, is not attacked and its attack checks error with that reason; when
+    it is the candidate, the suite stops there (the baseline is not attacked either).
 
-Checks (each an evidence record): ``clean_accuracy``, ``robust_accuracy`` (at ``epsilon``),
-``attack_success_rate`` (share of correctly classified rows flipped within ``epsilon``),
-``min_perturbation`` (black-box candidate attack: distribution of the minimal perturbation),
-``regression`` (with a baseline: candidate robust accuracy minus baseline's must be at least
-``-margin``). Thresholds: ``thresholds.<metric> = {fail = ..., warn = ...}``, merged over the
-default ``attack_success_rate = {fail = 0.5, warn = 0.3}``; a check with no threshold records
-its metric and passes, except ``robust_accuracy`` with neither threshold nor baseline, which
-errors (nothing to certify against).
+Checks (each an evidence record): ``clean_accuracy``, ``robust_accuracy`` (at ``epsilon``,
+with its Wilson 95% interval over the completed rows), ``attack_success_rate`` (share of
+correctly classified rows flipped within ``epsilon``), ``min_perturbation`` (black-box
+candidate attack: distribution of the minimal perturbation), ``regression`` (with a baseline:
+candidate robust accuracy minus baseline's must be at least ``-margin``). Thresholds:
+``thresholds.<metric> = {fail = ..., warn = ...}``, merged over the default
+``attack_success_rate = {fail = 0.5, warn = 0.3}``. A check is passed, warned or failed only
+where a threshold (or ``regression``'s baseline comparison) judged it; without a threshold it
+records its figure as ``info`` (measured, not judged), except ``robust_accuracy`` with neither
+threshold nor baseline, which errors (nothing to certify against).
 
 Artifacts (``artifacts/adversarial/``): ``examples.json`` (a few adversarial rows per model,
-original and adversarial values and predictions, sensitive columns masked) and
+original and adversarial values and predictions; each changed column with its change, its
+size in standard deviations and the data's precision, a sensitive one with pseudonyms, the
+change in standard deviations and its reference decile band instead of values) and
 ``results.json`` (per model, columnar lists in sample order: evaluation ``row`` index,
-``status`` (ok | misclassified | queries | time | not_attacked), ``true_label``,
+``status`` (ok | misclassified | queries | time | halted | not_attacked), ``true_label``,
 ``clean_prediction``, ``adversarial_prediction``, ``min_perturbation``, ``queries``; no
 feature values).
 
@@ -78,17 +93,23 @@ feature values).
     fast_path_mismatches}}),
     ``notes`` (e.g. columns left alone because they are constant),
     ``curve`` ({``epsilons``: [...], ``candidate``: [robust accuracy...], ``baseline``: [...]
-    or null}), ``metrics`` ({role: {clean_accuracy, robust_accuracy, attack_success_rate,
-    rows, completed, attacked}}), ``perturbation`` ({role: {``values``: sorted finite minimal
+    or null, ``candidate_ci``/``baseline_ci``: [[lo, hi]...] (Wilson 95%), ``rows``: {role:
+    completed rows}, ``interval``: how the intervals are made}), ``metrics`` ({role:
+    {clean_accuracy, robust_accuracy, robust_accuracy_ci, attack_success_rate, rows,
+    completed, attacked}}), ``perturbation`` ({role: {``values``: sorted finite minimal
     perturbations, ``not_found``: rows with none found, ``quantiles``: {p10, p25, p50, p75,
-    p90}} for black-box attacks, else null}), ``examples`` (candidate example rows as in
-    examples.json), ``budget`` ({role: {status, reason, queries_total, elapsed_s}}).
+    p90}, ``rows``: correctly classified completed rows} for black-box attacks, else null}),
+    ``examples`` (candidate example rows as in examples.json), ``budget`` ({role: {status,
+    reason, queries_total, elapsed_s (worker time)}}), ``timing`` ({wall_s: the suite's run,
+    max_seconds: the budget, worker_s: {role: time inside attack tasks, summed over shards},
+    executor, workers}).
 
 Modules
     :mod:`.settings` (the policy section), :mod:`.plan` (threat model, sample, attack choice;
     :mod:`.space` the attack coordinates, :mod:`.affine` what a model supports),
-    :mod:`.engine` (shards in process or on Ray; one shard's attack in :mod:`.shard`, over
-    :mod:`.querier` and ART in :mod:`.estimators`), :mod:`.results` (the typed result and
+    :mod:`.engine` (probes in :mod:`.probe`, then shards in process or on Ray; one shard's
+    attack in :mod:`.shard`, over :mod:`.querier`, :mod:`.lockstep` and ART in
+    :mod:`.estimators`), :mod:`.results` (the typed result and
     ``report_data``), :mod:`.artifacts`, :mod:`.checks`, :mod:`.view` (the panels).
 """
 

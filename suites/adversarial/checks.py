@@ -1,8 +1,10 @@
 """The suite's checks, one small function each: ``(result, settings) -> Outcome``.
 
-An attack that hit its query or time budget errors the checks that depend on it (with the
-reason), never passes them; a check without a threshold records its metric and passes, except
-``robust_accuracy`` with neither threshold nor baseline, which errors."""
+An attack that hit its query or time budget, or a model that was not attacked (noisy answers,
+slow calls), errors the checks that depend on it (with the reason), never passes them. A check
+is ``passed``/``warned``/``failed`` only where a threshold (or the baseline comparison of
+``regression``) judged it; one with no threshold records its figure as ``info`` (measured, not
+judged), except ``robust_accuracy`` with neither threshold nor baseline, which errors."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from typing import Any
 
 from certify.evidence import Artifact, Direction, Outcome, Status, Threshold, compare
 from certify.jsonsafe import finite
-from certify.suites.adversarial.results import AdversarialResult
+from certify.suites.adversarial.results import INTERVAL, AdversarialResult
 from certify.suites.adversarial.settings import AdversarialSettings
 
 
@@ -39,8 +41,8 @@ def _judged(metric: str, value: float, s: AdversarialSettings, direction: Direct
 
 def clean_accuracy(result: AdversarialResult, s: AdversarialSettings) -> Outcome:
     c, b = result.candidate, result.baseline
-    metrics = {**_base_metrics(result), "candidate": c.clean_accuracy,
-               "baseline": b.clean_accuracy if b else None}
+    metrics = {"candidate": c.clean_accuracy, "baseline": b.clean_accuracy if b else None,
+               **_base_metrics(result)}
     if finite(c.clean_accuracy) is None:
         why = f": {c.budget_reason}" if c.budget_reason else ""
         return Outcome(status=Status.ERRORED, metrics=metrics,
@@ -48,16 +50,17 @@ def clean_accuracy(result: AdversarialResult, s: AdversarialSettings) -> Outcome
     if "clean_accuracy" in s.limits():
         return _judged("clean_accuracy", c.clean_accuracy, s, Direction.MIN,
                        f"clean accuracy on {result.sample_size} rows", metrics)
-    return Outcome(status=Status.PASSED, metrics=metrics,
+    return Outcome(status=Status.INFO, metrics=metrics,
                    reason=f"clean accuracy {c.clean_accuracy:.4f} on {result.sample_size} rows "
-                          "(no threshold set)")
+                          "(measured, not judged: no threshold set)")
 
 
 def robust_accuracy(result: AdversarialResult, s: AdversarialSettings) -> Outcome:
     c, b = result.candidate, result.baseline
-    metrics = {**_base_metrics(result), "candidate": c.robust_accuracy,
-               "baseline": b.robust_accuracy if b else None,
-               "attack": c.attack, "completed_rows": c.completed, "attacked_rows": c.attacked,
+    metrics = {"candidate": c.robust_accuracy, "baseline": b.robust_accuracy if b else None,
+               "completed_rows": c.completed, "candidate_ci": c.robust_ci_at(c.policy_k),
+               "baseline_ci": b.robust_ci_at(b.policy_k) if b else None, "interval": INTERVAL,
+               **_base_metrics(result), "attack": c.attack, "attacked_rows": c.attacked,
                "fast_path": c.fast, "fast_path_mismatches": c.fast_mismatches,
                "notes": result.notes,
                "curve": {"epsilons": result.grid, "candidate": c.curve,
@@ -67,7 +70,10 @@ def robust_accuracy(result: AdversarialResult, s: AdversarialSettings) -> Outcom
     if incomplete is not None:
         incomplete.artifacts = arts
         return incomplete
-    subject = f"robust accuracy {c.robust_accuracy:.4f} at epsilon {s.epsilon} ({c.attack})"
+    ci = c.robust_ci_at(c.policy_k)
+    shown = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
+    subject = (f"robust accuracy {c.robust_accuracy:.4f}{shown} on {c.completed} rows at epsilon "
+               f"{s.epsilon} ({c.attack})")
     if "robust_accuracy" in s.limits():
         return _judged("robust_accuracy", c.robust_accuracy, s, Direction.MIN, subject, metrics,
                        artifacts=arts)
@@ -75,15 +81,16 @@ def robust_accuracy(result: AdversarialResult, s: AdversarialSettings) -> Outcom
         return Outcome(status=Status.ERRORED, metrics=metrics, artifacts=arts,
                        reason=f"{subject}: no baseline and no thresholds.robust_accuracy in "
                               "[suites.adversarial]: nothing to certify robustness against")
-    return Outcome(status=Status.PASSED, metrics=metrics, artifacts=arts,
-                   reason=f"{subject}; judged against the baseline by adversarial::regression")
+    return Outcome(status=Status.INFO, metrics=metrics, artifacts=arts,
+                   reason=f"{subject}: measured here, judged against the baseline by "
+                          "adversarial::regression")
 
 
 def attack_success_rate(result: AdversarialResult, s: AdversarialSettings) -> Outcome:
     c, b = result.candidate, result.baseline
-    metrics = {**_base_metrics(result), "candidate": c.success_rate,
-               "baseline": b.success_rate if b else None, "attack": c.attack,
-               "flipped_rows": c.flipped_count, "correct_rows": c.correct_completed}
+    metrics = {"candidate": c.success_rate, "baseline": b.success_rate if b else None,
+               "flipped_rows": c.flipped_count, "correct_rows": c.correct_completed,
+               **_base_metrics(result), "attack": c.attack}
     incomplete = _incomplete(result, ("candidate",), metrics)
     if incomplete is not None:
         return incomplete
@@ -91,26 +98,29 @@ def attack_success_rate(result: AdversarialResult, s: AdversarialSettings) -> Ou
     if "attack_success_rate" in s.limits():
         return _judged("attack_success_rate", c.success_rate, s, Direction.MAX, subject, metrics,
                        artifacts=list(result.artifacts))
-    return Outcome(status=Status.PASSED, metrics=metrics, reason=f"{subject} (no threshold set)")
+    return Outcome(status=Status.INFO, metrics=metrics,
+                   reason=f"{subject} (measured, not judged: no threshold set)")
 
 
 def min_perturbation(result: AdversarialResult, s: AdversarialSettings) -> Outcome:
     c, b = result.candidate, result.baseline
     dist = c.perturbation()
     median = dist["quantiles"]["p50"]
-    metrics = {**_base_metrics(result), "attack": c.attack, "median": median,
-               "quantiles": dist["quantiles"], "not_found": dist["not_found"],
+    metrics = {"median": median, "rows": dist["rows"], "not_found": dist["not_found"],
+               **_base_metrics(result), "attack": c.attack, "quantiles": dist["quantiles"],
                "baseline_quantiles": (b.perturbation()["quantiles"]
                                       if b is not None and b.kind == "black-box" else None)}
     incomplete = _incomplete(result, ("candidate",), metrics)
     if incomplete is not None:
         return incomplete
     shown = "none found" if median is None else f"{median:.4g}"
-    subject = f"median minimal perturbation {shown} (std units, L{result.norm})"
+    subject = (f"median minimal perturbation {shown} (std units, L{result.norm}) over "
+               f"{dist['rows']} correctly classified rows")
     if "min_perturbation_median" in s.limits():
         value = float("inf") if median is None else median
         return _judged("min_perturbation_median", value, s, Direction.MIN, subject, metrics)
-    return Outcome(status=Status.PASSED, metrics=metrics, reason=f"{subject} (no threshold set)")
+    return Outcome(status=Status.INFO, metrics=metrics,
+                   reason=f"{subject} (measured, not judged: no threshold set)")
 
 
 def regression(result: AdversarialResult, s: AdversarialSettings) -> Outcome:

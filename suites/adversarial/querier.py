@@ -13,11 +13,15 @@ import pandas as pd
 from certify.models import Model
 from certify.suites.adversarial.space import AffineView, AttackSpace, Block, final_estimator
 
+#: Most query points sent to the model in one call (bounds the frame built and shipped per call).
+CHUNK = 16384
+
 
 class BudgetExhausted(Exception):  # noqa: N818 - an outcome, reported as such
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, detail: str = "") -> None:
         super().__init__(kind)
         self.kind = kind
+        self.detail = detail
 
 
 def torch_classifier(module: Any, n_inputs: int, n_classes: int) -> Any:
@@ -73,6 +77,22 @@ class Querier:
         if np.any(self.queries + 1 > self.max_queries):
             raise BudgetExhausted("queries")
         self.queries += 1
+
+    def labels_at(self, z: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Class index per query point ``z[k]`` of block row ``rows[k]`` (any number of points per
+        row, in one model call per chunk): the batched queries of a lock-step attack. Each row is
+        charged its own points; the caller keeps every row within ``max_queries`` (rows over it
+        are not sent). Raises :class:`BudgetExhausted` ("time") past the deadline."""
+        if time.time() > self.deadline:
+            raise BudgetExhausted("time")
+        z = np.asarray(z, dtype=float).reshape(-1, self.space.d)
+        rows = np.asarray(rows, dtype=np.int64)
+        np.add.at(self.queries, rows, 1)
+        out = np.empty(len(z), dtype=np.int64)
+        for lo in range(0, len(z), CHUNK):
+            part = slice(lo, lo + CHUNK)
+            out[part] = self._labels(z[part], rows[part], False)
+        return out
 
     def to_index(self, labels: np.ndarray) -> np.ndarray:
         labels = np.asarray(labels)

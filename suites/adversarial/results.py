@@ -21,12 +21,33 @@ def py(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
+#: How the report's intervals of robust accuracy are made.
+INTERVAL = "Wilson score 95% over the completed rows"
+#: z of the two-sided 95% interval.
+Z95 = 1.959963984540054
+
+
+def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float] | None:
+    """The Wilson score interval of a proportion ``successes / n`` (None for ``n == 0``): unlike
+    the normal approximation it stays within [0, 1] and is not empty at 0 or 1 (0 of 200 rows
+    robust still gives an upper limit of about 0.019)."""
+    if n <= 0:
+        return None
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * float(np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)))
+    lo = 0.0 if successes <= 0 else max(0.0, centre - half)
+    hi = 1.0 if successes >= n else min(1.0, centre + half)
+    return lo, hi
+
+
 class Perturbation(TypedDict):
     """The minimal perturbations of a black-box attack (``report_data["perturbation"][role]``)."""
 
     values: list[float]
     not_found: int
     quantiles: dict[str, float | None]
+    rows: int
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -77,6 +98,12 @@ class ModelAttack(RowOutcomes):
             return float("nan")
         return float((self.correct & ~self.flipped[:, k])[done].mean())
 
+    def robust_ci_at(self, k: int) -> list[float] | None:
+        """The Wilson 95% interval of :meth:`robust_at` over the completed rows."""
+        done = self.completed_mask
+        ci = wilson(int((self.correct & ~self.flipped[:, k])[done].sum()), int(done.sum()))
+        return None if ci is None else [ci[0], ci[1]]
+
     @property
     def policy_k(self) -> int:
         return int(np.argmin(np.abs(np.asarray(self.grid) - self.epsilon)))
@@ -88,6 +115,10 @@ class ModelAttack(RowOutcomes):
     @property
     def curve(self) -> list[float | None]:
         return [finite(self.robust_at(k)) for k in range(len(self.grid))]
+
+    @property
+    def curve_ci(self) -> list[list[float] | None]:
+        return [self.robust_ci_at(k) for k in range(len(self.grid))]
 
     @property
     def correct_completed(self) -> int:
@@ -112,10 +143,13 @@ class ModelAttack(RowOutcomes):
             v = float(np.quantile(values, q, method="inverted_cdf")) if len(values) else float("nan")
             quantiles[name] = finite(v)
         return {"values": [float(v) for v in found], "not_found": int(np.sum(~np.isfinite(values))),
-                "quantiles": quantiles}
+                "quantiles": quantiles, "rows": int(rows.sum())}
 
     @property
     def budget_reason(self) -> str | None:
+        """Why this attack is incomplete (a budget hit, or the model was not attacked), or None."""
+        if any(st == "halted" for st in self.status):
+            return self.halt or "not attacked"
         queries = sum(1 for st in self.status if st == "queries")
         timed = sum(1 for st in self.status if st == "time")
         parts = []
@@ -124,17 +158,17 @@ class ModelAttack(RowOutcomes):
                          f"{queries} row(s)")
         if timed:
             parts.append(f"wall-time budget (max_seconds={self.max_seconds:g}) exhausted with "
-                         f"{timed} row(s) not attacked")
+                         f"{timed} row(s) not attacked" + (f" ({self.halt})" if self.halt else ""))
         if not parts:
             return None
         return "; ".join(parts) + f"; completed {self.completed} of {len(self.status)} rows"
 
 
-
-
 def merge(plan: ModelPlan, outcomes: list[ShardOutcome], n: int, grid: list[float],
-          s: AdversarialSettings, classes: list[Any], true_idx: np.ndarray) -> ModelAttack:
-    """The model's shards, in sample order (rows of missing shards stay ``not_attacked``)."""
+          s: AdversarialSettings, classes: list[Any], true_idx: np.ndarray, *,
+          halt: str | None = None) -> ModelAttack:
+    """The model's shards, in sample order (rows of missing shards stay ``not_attacked``; every
+    row is ``halted`` when the model was not attacked, ``halt`` saying why)."""
     outcomes = sorted(outcomes, key=lambda o: o.shard)
     d = outcomes[0].example_raw.shape[1] if outcomes else 0
     merged = ModelAttack.blank(
@@ -151,6 +185,9 @@ def merge(plan: ModelPlan, outcomes: list[ShardOutcome], n: int, grid: list[floa
         merged.example_norm[p] = o.example_norm
     merged.fast_mismatches = sum(o.fast_mismatches for o in outcomes)
     merged.elapsed_s = sum(o.elapsed_s for o in outcomes)
+    merged.halt = halt or next((o.halt for o in outcomes if o.halt), "")
+    if halt:
+        merged.status = ["halted"] * n
     return merged
 
 
@@ -168,6 +205,9 @@ class AdversarialResult:
     workers: int
     shards: int
     notes: list[str]
+    #: Wall time of the suite's run (probes, attacks, re-scoring; artifacts excluded), seconds.
+    wall_s: float = 0.0
+    max_seconds: float = 0.0
     examples: dict[str, list[dict[str, Any]]] = dataclasses.field(default_factory=dict)
     artifacts: list[Artifact] = dataclasses.field(default_factory=list)
 
@@ -191,8 +231,13 @@ def report_data(result: AdversarialResult) -> dict[str, Any]:
                     for r, m in result.models.items()},
         "notes": result.notes,
         "curve": {"epsilons": result.grid, "candidate": result.candidate.curve,
-                  "baseline": base.curve if base else None},
+                  "baseline": base.curve if base else None,
+                  "candidate_ci": result.candidate.curve_ci,
+                  "baseline_ci": base.curve_ci if base else None,
+                  "rows": {r: m.completed for r, m in result.models.items()},
+                  "interval": INTERVAL},
         "metrics": {r: {"clean_accuracy": m.clean_accuracy, "robust_accuracy": m.robust_accuracy,
+                        "robust_accuracy_ci": m.robust_ci_at(m.policy_k),
                         "attack_success_rate": m.success_rate, "rows": result.sample_size,
                         "completed": m.completed, "attacked": m.attacked}
                     for r, m in result.models.items()},
@@ -202,4 +247,7 @@ def report_data(result: AdversarialResult) -> dict[str, Any]:
         "budget": {r: {"status": "exhausted" if m.budget_reason else "ok", "reason": m.budget_reason,
                        "queries_total": int(m.queries.sum()), "elapsed_s": round(m.elapsed_s, 3)}
                    for r, m in result.models.items()},
+        "timing": {"wall_s": round(result.wall_s, 3), "max_seconds": result.max_seconds,
+                   "worker_s": {r: round(m.elapsed_s, 3) for r, m in result.models.items()},
+                   "executor": result.executor, "workers": result.workers},
     }

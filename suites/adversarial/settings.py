@@ -72,7 +72,15 @@ class AdversarialSettings(SuiteSettings):
     max_queries: int = Field(
         default=5000, ge=1, description="Query budget: model queries (rows scored) per attacked row.")
     max_seconds: float = Field(
-        default=300.0, gt=0, description="Wall-time budget of each model's attack.")
+        default=300.0, gt=0,
+        description="Wall-time budget of the attacks (candidate and baseline together, one "
+                    "deadline), checked between model calls; an attack whose first iterations "
+                    "project it past the deadline stops there.")
+    max_call_seconds: float = Field(
+        default=1.0, gt=0,
+        description="Per-call budget of a black-box attack that queries the model itself: a "
+                    "model whose single call on one row takes longer (timed before the attack) "
+                    "is not attacked, and its attack checks error with the reason.")
     executor: Literal["ray", "inprocess", "auto"] = Field(
         default="ray",
         description="'ray' (local Ray, RAY_ADDRESS for a cluster), 'inprocess', or 'auto' "

@@ -10,10 +10,12 @@ import warnings
 from typing import Any, Self
 
 import numpy as np
+import pandas as pd
 
 from certify.models import Model
 from certify.raycluster import ModelReload, received_model
 from certify.suites.adversarial.estimators import art
+from certify.suites.adversarial.lockstep import candidate_pools, hop_skip_jump, initial_points
 from certify.suites.adversarial.querier import BudgetExhausted, Querier
 from certify.suites.adversarial.settings import WHITE_BOX
 from certify.suites.adversarial.space import AffineView, AttackSpace, Block
@@ -31,6 +33,8 @@ class AttackParams:
     bb_max_evals: int
     init_candidates: int
     max_queries: int
+    #: HopSkipJump in lock-step over a shard's rows (:mod:`.lockstep`); False: ART's, row by row.
+    batched: bool = True
 
 
 @dataclasses.dataclass
@@ -54,7 +58,7 @@ class ShardJob:
 class RowOutcomes:
     """Per-row outcomes of one model's attack, in row order (a shard's rows, or the sample's)."""
 
-    status: list[str]  # ok | misclassified | queries | time | not_attacked
+    status: list[str]  # ok | misclassified | queries | time | halted | not_attacked
     clean_idx: np.ndarray
     queries: np.ndarray
     min_norm: np.ndarray
@@ -64,6 +68,8 @@ class RowOutcomes:
     example_norm: np.ndarray
     fast_mismatches: int = 0
     elapsed_s: float = 0.0
+    #: Why the attack stopped early, in words ("" when it did not).
+    halt: str = ""
 
     @classmethod
     def blank(cls, n: int, epsilons: int, d: int, status: str, /, **fields: Any) -> Self:
@@ -86,6 +92,44 @@ class ShardOutcome(RowOutcomes):
         """The job's rows, none attacked yet (all in ``status``)."""
         return cls.blank(len(job.block), len(job.params.grid), job.space.d, status, role=job.role,
                          shard=job.shard, positions=job.positions)
+
+
+def bundle(jobs: list[ShardJob]) -> ShardJob:
+    """Shards of one model as one job, their rows attacked together (fewer, larger model calls;
+    the same numbers, since every row's attack is its own); :func:`split` cuts its outcome back."""
+    first = jobs[0]
+    if len(jobs) == 1:
+        return first
+    view = first.view
+    if view is not None:
+        view = dataclasses.replace(view, T0=np.concatenate([j.view.T0 for j in jobs
+                                                           if j.view is not None]))
+    block = Block(pd.concat([j.block.frame for j in jobs]),
+                  *(np.concatenate([getattr(j.block, k) for j in jobs])
+                    for k in ("z0", "raw0", "frozen")))
+    return dataclasses.replace(
+        first, positions=np.concatenate([j.positions for j in jobs]), block=block,
+        true_idx=np.concatenate([j.true_idx for j in jobs]),
+        seeds=np.concatenate([j.seeds for j in jobs]), view=view)
+
+
+def split(out: ShardOutcome, jobs: list[ShardJob]) -> list[ShardOutcome]:
+    """The outcome of a :func:`bundle` of ``jobs``, one per job (worker time shared by rows)."""
+    if len(jobs) == 1:
+        return [out]
+    pieces, lo, n = [], 0, len(out.status)
+    for k, job in enumerate(jobs):
+        rows = slice(lo, lo + len(job.block))
+        lo = rows.stop
+        pieces.append(ShardOutcome(
+            status=out.status[rows], clean_idx=out.clean_idx[rows], queries=out.queries[rows],
+            min_norm=out.min_norm[rows], flipped=out.flipped[rows],
+            example_raw=out.example_raw[rows], example_idx=out.example_idx[rows],
+            example_norm=out.example_norm[rows],
+            fast_mismatches=out.fast_mismatches if k == 0 else 0,
+            elapsed_s=out.elapsed_s * len(job.block) / max(n, 1), halt=out.halt,
+            role=job.role, shard=job.shard, positions=job.positions))
+    return pieces
 
 
 def attack_shard(job: ShardJob, model: Model | ModelReload) -> ShardOutcome:
@@ -176,48 +220,91 @@ def _white_box(job: ShardJob, q_all: Querier, todo: np.ndarray, grid: np.ndarray
 
 
 def _initial_point(job: ShardJob, q: Querier, i: int, clean: int) -> np.ndarray | None:
-    """A plausible adversarial starting point for row ``i`` (one or two batched queries).
-
-    Candidates: random corners (L-inf) or directions (L2) at every radius of the epsilon
-    grid, and the nearest reference rows (attacked features only); the nearest one the
-    model classifies differently wins. Failing that, seeded uniform draws in the attack box.
-    ART's own initialisation (an unseeded generator) is never used.
-    """
-    b, space, p = job.block, job.space, job.params
-    z0, frozen = b.z0[i], b.frozen[i]
-    rng = np.random.default_rng(int(job.seeds[i]))
-    k = p.init_candidates
-    probes = []
-    for radius in p.grid:
-        if space.norm == "inf":
-            step = rng.choice([-1.0, 1.0], size=(k, space.d))
-        else:
-            step = rng.standard_normal(size=(k, space.d))
-            step /= np.maximum(np.linalg.norm(step, axis=1, keepdims=True), 1e-12)
-        probes.append(z0 + radius * step)
-    if len(job.donors):
-        order = np.argsort(space.distance(job.donors, z0), kind="stable")
-        probes.append(job.donors[order[:k]])
-    pools = [np.concatenate(probes), rng.uniform(space.lo, space.hi, size=(k, space.d))]
-    for pool in pools:
-        # Checked exactly as ART will pass it back (float32), so ART accepts it as adversarial
-        # and never falls back to its own, unseeded, random initialisation.
-        pool = np.where(frozen, z0, pool).astype(np.float32)
-        zp, _ = space.plausible(pool, np.broadcast_to(z0, pool.shape),
-                                np.broadcast_to(b.raw0[i], pool.shape), np.broadcast_to(frozen, pool.shape))
-        moved = space.distance(zp, z0) > 0
-        if not moved.any():
+    """A plausible adversarial starting point for row ``i`` (one or two queries): the nearest
+    candidate of :func:`.lockstep.candidate_pools` the model classifies differently. ART's own
+    initialisation (an unseeded generator) is never used."""
+    for pool, zp in candidate_pools(job, i):
+        if not len(pool):
             continue
-        zp = zp[moved]
-        pool = pool[moved]
         hits = np.flatnonzero(q.labels(pool) != clean)
         if len(hits):
-            return pool[hits[np.argmin(space.distance(zp[hits], z0))]]
+            return pool[hits[np.argmin(job.space.distance(zp[hits], job.block.z0[i]))]]
     return None
 
 
 def _black_box(job: ShardJob, q: Querier, todo: np.ndarray, grid: np.ndarray,
                out: ShardOutcome) -> None:
+    b, space = job.block, job.space
+    if job.params.attack == "hopskipjump" and job.params.batched:
+        adv_points = _lock_step(job, q, todo, out)
+    else:
+        adv_points = _row_by_row(job, q, todo, out)
+    found = sorted(adv_points)
+    if found:
+        # The real model decides: re-score every adversarial point through the Model interface.
+        rows = np.asarray(found)
+        pts = np.stack([adv_points[i] for i in found])
+        frame, zp = q.frame(pts, rows)
+        real = q.to_index(np.asarray(q.model.predict(frame)))
+        raw = frame[space.columns].to_numpy(dtype=float)
+        for r, i in enumerate(found):
+            if real[r] == out.clean_idx[i]:
+                out.fast_mismatches += 1
+                continue
+            dist = float(space.distance(zp[r], b.z0[i]))
+            out.min_norm[i] = dist
+            out.example_raw[i] = raw[r]
+            out.example_idx[i] = real[r]
+            out.example_norm[i] = dist
+    for i in todo:
+        out.flipped[i] = out.min_norm[i] <= grid * (1 + 1e-9)
+
+
+def _closer(job: ShardJob, i: int, adv: np.ndarray, init: np.ndarray) -> np.ndarray:
+    """The attack's point of row ``i``, or its starting point when the attack did not improve on
+    it (both as plausible coordinates)."""
+    b, space = job.block, job.space
+    own = (b.z0[i : i + 1], b.raw0[i : i + 1], b.frozen[i : i + 1])
+    zp, _ = space.plausible(adv[None], *own)
+    start, _ = space.plausible(init[None], *own)
+    if space.distance(zp[0], b.z0[i]) > space.distance(start[0], b.z0[i]):
+        return np.asarray(start[0])
+    return np.asarray(zp[0])
+
+
+def _lock_step(job: ShardJob, q: Querier, todo: np.ndarray, out: ShardOutcome) -> dict[int, np.ndarray]:
+    """HopSkipJump of all rows ``todo`` at once (:mod:`.lockstep`): their adversarial points."""
+    try:
+        init, spent = initial_points(job, q, todo, out.clean_idx)
+    except BudgetExhausted as hit:
+        for i in todo:
+            out.status[i] = hit.kind
+        out.halt = hit.detail
+        return {}
+    has = ~np.isnan(init).any(axis=1) & ~spent
+    for k, i in enumerate(todo):
+        out.status[i] = "queries" if spent[k] else "ok"  # no start point: robust within the budget
+    rows = todo[has]
+    if not len(rows):
+        return {}
+    try:
+        final, over = hop_skip_jump(job, q, rows, init[has].astype(float), out.clean_idx)
+    except BudgetExhausted as hit:
+        for i in rows:
+            out.status[i] = hit.kind
+        out.halt = hit.detail
+        return {}
+    adv_points: dict[int, np.ndarray] = {}
+    for k, i in enumerate(rows):
+        if over[k]:
+            out.status[i] = "queries"
+        else:
+            adv_points[int(i)] = _closer(job, int(i), final[k], init[has][k])
+    return adv_points
+
+
+def _row_by_row(job: ShardJob, q: Querier, todo: np.ndarray, out: ShardOutcome) -> dict[int, np.ndarray]:
+    """ART's attack (HopSkipJump or Boundary), one row after the other: their adversarial points."""
     lib, p, b, space = art(), job.params, job.block, job.space
     clip = (space.lo.astype(np.float32), space.hi.astype(np.float32))
     classifier = lib.black_box_classifier(q.onehot, (space.d,), len(job.classes), clip_values=clip)
@@ -229,7 +316,6 @@ def _black_box(job: ShardJob, q: Querier, todo: np.ndarray, grid: np.ndarray,
     else:
         attack = lib.boundary(classifier, batch_size=1 << 16, targeted=False,
                               max_iter=p.bb_iterations * 10, num_trial=10, init_size=1, verbose=False)
-    found: list[int] = []
     adv_points: dict[int, np.ndarray] = {}
     for i in todo:
         if time.time() > job.deadline:
@@ -250,34 +336,9 @@ def _black_box(job: ShardJob, q: Querier, todo: np.ndarray, grid: np.ndarray,
             if frozen.any():
                 kwargs["mask"] = (~frozen).astype(np.float32)[None]
             adv = attack.generate(x=b.z0[i : i + 1].astype(np.float32), y=y, **kwargs)
-            own = (b.z0[i : i + 1], b.raw0[i : i + 1], b.frozen[i : i + 1])
-            zp, _ = space.plausible(adv, *own)
-            start, _ = space.plausible(init[None], *own)
-            # Keep the starting point when the attack did not improve on it.
-            if space.distance(zp[0], b.z0[i]) > space.distance(start[0], b.z0[i]):
-                zp = start
-            adv_points[int(i)] = zp[0]
-            found.append(int(i))
+            adv_points[int(i)] = _closer(job, int(i), adv[0], init)
             out.status[i] = "ok"
         except BudgetExhausted as hit:
             out.status[i] = hit.kind
     q.row = None
-    if found:
-        # The real model decides: re-score every adversarial point through the Model interface.
-        rows = np.asarray(found)
-        pts = np.stack([adv_points[i] for i in found])
-        frame, zp = q.frame(pts, rows)
-        real = q.to_index(np.asarray(q.model.predict(frame)))
-        raw = frame[space.columns].to_numpy(dtype=float)
-        for r, i in enumerate(found):
-            if real[r] == out.clean_idx[i]:
-                out.fast_mismatches += 1
-                continue
-            dist = float(space.distance(zp[r], b.z0[i]))
-            out.min_norm[i] = dist
-            out.example_raw[i] = raw[r]
-            out.example_idx[i] = real[r]
-            out.example_norm[i] = dist
-    for i in todo:
-        out.flipped[i] = out.min_norm[i] <= grid * (1 + 1e-9)
-
+    return adv_points
