@@ -1,5 +1,14 @@
 """Load-suite benchmarks: ratios against reference tools, measured in one run and printed.
 
+0. ``--only floor``: the server against the model's own speed (the floor, DESIGN.md). The
+   demo's gradient-boosted pipeline, one uvicorn worker pinned to one core: its served
+   throughput, driven by a lean keep-alive HTTP client (stdlib asyncio, ``--users``
+   connections) pinned to the other core, against the model's own ``predict_proba`` on a
+   one-row DataFrame in a loop on the server's core (the rows are the request bodies' rows,
+   prebuilt). Target: served >= 0.8x the model's own rows per second. Also printed: CPU time
+   per request of the server process against CPU time per call of the model (steadier than
+   wall-clock figures on a shared machine) and the model calls per request (the start-up
+   check of labels from probabilities).
 1. Model-bound endpoint (the demo's gradient-boosted pipeline behind the suite's own
    uvicorn server, one worker): the suite's throughput and p50 against ``wrk`` (Debian's
    ``wrk``) on the same server, same body, same number of connections. Targets:
@@ -20,6 +29,7 @@ compared, so slow drift of a shared machine hits both sides.
 Usage::
 
     python benchmarks/bench_load.py [--duration 8] [--rounds 2] [--users 4] [--scaling]
+    python benchmarks/bench_load.py --only floor --duration 10 --rounds 3 --users 2
 
 Needs ``wrk`` on PATH for part 1 (``apt-get install wrk``); part 1 is skipped without it.
 """
@@ -78,6 +88,45 @@ TRIVIAL_SERVER = textwrap.dedent('''
 
     sock = socket.socket(fileno=int(sys.argv[1]))
     asyncio.run(main(sock))
+''')
+
+LEAN_CLIENT = textwrap.dedent('''
+    import asyncio, json, sys, time
+
+    async def user(port, request, stop, out):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        while time.perf_counter() < stop:
+            sent = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\\r\\n\\r\\n")
+            length = 0
+            for line in head.split(b"\\r\\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            await reader.readexactly(length)
+            if b" 200 " not in head[:13]:
+                raise SystemExit(head.decode(errors="replace"))
+            out.append(time.perf_counter() - sent)
+        writer.close()
+
+    async def main(port, body, users, warmup, duration):
+        request = (b"POST / HTTP/1.1\\r\\nHost: bench\\r\\nContent-Type: application/json\\r\\n"
+                   b"Content-Length: " + str(len(body)).encode() + b"\\r\\n\\r\\n" + body)
+        await asyncio.gather(*(user(port, request, time.perf_counter() + warmup, [])
+                               for _ in range(users)))
+        print("MEASURING", flush=True)
+        sys.stdin.readline()
+        lat = []
+        start = time.perf_counter()
+        await asyncio.gather(*(user(port, request, start + duration, lat) for _ in range(users)))
+        elapsed = time.perf_counter() - start
+        lat.sort()
+        print(json.dumps({"rps": len(lat) / elapsed, "requests": len(lat),
+                          "p50_ms": lat[len(lat) // 2] * 1e3 if lat else None}), flush=True)
+
+    port, body_path, users, warmup, duration = sys.argv[1:6]
+    asyncio.run(main(int(port), open(body_path, "rb").read(), int(users), float(warmup),
+                     float(duration)))
 ''')
 
 PLAIN_LOCUSTFILE = textwrap.dedent('''
@@ -243,12 +292,108 @@ def _median(rows: list[dict[str, Any]], key: str) -> float:
     return statistics.median(float(r[key]) for r in rows if r.get(key) is not None)
 
 
-def model_bound(tmp: Path, args: argparse.Namespace, server_cpus: list[int],
-                gen_cpus: list[int]) -> None:
+def _demo_model() -> tuple[Any, Any, Any]:
+    """The demo's gradient-boosted pipeline (fitted with one thread), its adapter and the
+    evaluation rows."""
     from threadpoolctl import threadpool_limits
 
     from certify.demo import FEATURES, SEED, TARGET, candidate_model, make_credit_data
     from certify.models.sklearn import SklearnModel
+
+    ref = make_credit_data(1500, SEED)
+    evaluation = make_credit_data(300, SEED + 1)
+    with threadpool_limits(limits=1, user_api="openmp"):
+        estimator = candidate_model().fit(ref[FEATURES], ref[TARGET])
+    model = SklearnModel(estimator, name="gbm", digest="sha256:bench", source="bench",
+                         format="skops", task="classification",
+                         classes=[int(c) for c in estimator.classes_], features=FEATURES)
+    return estimator, model, evaluation[FEATURES]
+
+
+def _model_loop(estimator: Any, frame: Any, duration: float, cpus: list[int]) -> dict[str, Any]:
+    """The model's own ``predict_proba`` on a one-row DataFrame, in a loop on ``cpus``."""
+    from threadpoolctl import threadpool_limits
+
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    try:
+        with threadpool_limits(limits=1):
+            estimator.predict_proba(frame)
+            calls, cpu0, start = 0, time.process_time(), time.perf_counter()
+            while time.perf_counter() - start < duration:
+                estimator.predict_proba(frame)
+                calls += 1
+            elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu0
+    finally:
+        os.sched_setaffinity(0, before)
+    return {"rps": calls / elapsed, "calls": calls, "cpu_us_per_call": 1e6 * cpu / calls}
+
+
+def _served(server: Any, body_path: Path, *, users: int, duration: float,
+            cpus: list[int]) -> dict[str, Any]:
+    """The lean client against ``server`` (one worker) from ``cpus``; the server's CPU time
+    during the measured part."""
+    import psutil
+
+    worker = psutil.Process(server.procs[0].pid)
+    client = subprocess.Popen(
+        ["taskset", "-c", ",".join(map(str, cpus)), sys.executable, "-c", LEAN_CLIENT,
+         str(server.port), str(body_path), str(users), "1.0", f"{duration:g}"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert client.stdin is not None and client.stdout is not None
+    client.stdout.readline()  # MEASURING
+    cpu0 = sum(worker.cpu_times()[:2])
+    client.stdin.write("go\n")
+    client.stdin.flush()
+    doc: dict[str, Any] = json.loads(client.stdout.readline())
+    cpu = sum(worker.cpu_times()[:2]) - cpu0
+    client.wait(timeout=30)
+    doc["cpu_us_per_request"] = 1e6 * cpu / doc["requests"] if doc["requests"] else None
+    return doc
+
+
+def floor(tmp: Path, args: argparse.Namespace, server_cpus: list[int],
+          gen_cpus: list[int]) -> None:
+    """Part 0: served throughput of one worker against the model's own single-row speed."""
+    from certify.suites.load.app import FrameBuilder, check_labels
+    from certify.suites.load.server import ModelServer
+
+    print(f"0. floor: the demo GBM's own predict_proba on one row vs served by one uvicorn "
+          f"worker, both on core(s) {server_cpus}; the client on {gen_cpus}, {args.users} "
+          f"connection(s)")
+    estimator, model, evaluation = _demo_model()
+    features = list(evaluation.columns)
+    dtypes = {c: str(evaluation[c].dtype) for c in features}
+    labels = check_labels(model, evaluation)
+    print(f"   served with {labels['calls_per_request']} model call(s) per request: "
+          f"{labels['reason']}")
+    body = _body(tmp, "http://127.0.0.1:1/")
+    body_path = tmp / "floor-body.json"
+    body_path.write_text(body)
+    frame = FrameBuilder(features, dtypes).general(json.loads(body)["instances"])
+    server = ModelServer(model, features=features, dtypes=dtypes, workers=1,
+                         labels_from_proba=labels["calls_per_request"] == 1,
+                         affinity=server_cpus)
+    with server:
+        refs, ours = _alternate(
+            args.rounds, lambda: _model_loop(estimator, frame, args.duration, server_cpus),
+            lambda: _served(server, body_path, users=args.users, duration=args.duration,
+                            cpus=gen_cpus))
+    ratio = _median(ours, "rps") / _median(refs, "rps")
+    cpu_ratio = _median(refs, "cpu_us_per_call") / _median(ours, "cpu_us_per_request")
+    print(f"   model's own : {_median(refs, 'rps'):.1f} rows/s "
+          f"({_median(refs, 'cpu_us_per_call'):.0f} µs CPU per call)")
+    print(f"   served      : {_median(ours, 'rps'):.1f} req/s "
+          f"({_median(ours, 'cpu_us_per_request'):.0f} µs server CPU per request, "
+          f"p50 {_median(ours, 'p50_ms'):.2f} ms)")
+    print(f"   served / model's own throughput = {ratio:.3f} (target >= 0.8)")
+    print(f"   model CPU per call / server CPU per request = {cpu_ratio:.3f} (the same ratio "
+          f"from CPU time: steadier on a shared machine)")
+
+
+def model_bound(tmp: Path, args: argparse.Namespace, server_cpus: list[int],
+                gen_cpus: list[int]) -> None:
+    from certify.suites.load.app import check_labels
     from certify.suites.load.server import ModelServer
 
     print("1. model-bound endpoint: demo GBM behind the suite's server (1 uvicorn worker) "
@@ -256,15 +401,11 @@ def model_bound(tmp: Path, args: argparse.Namespace, server_cpus: list[int],
     if shutil.which("wrk") is None:
         print("   skipped: wrk is not installed (apt-get install wrk)")
         return
-    ref = make_credit_data(1500, SEED)
-    with threadpool_limits(limits=1, user_api="openmp"):
-        estimator = candidate_model().fit(ref[FEATURES], ref[TARGET])
-    model = SklearnModel(estimator, name="gbm", digest="sha256:bench", source="bench",
-                         format="skops", task="classification",
-                         classes=[int(c) for c in estimator.classes_], features=FEATURES)
-    frame = ref[FEATURES].head(1)
-    server = ModelServer(model, features=FEATURES,
-                         dtypes={c: str(frame[c].dtype) for c in FEATURES}, workers=1,
+    _, model, evaluation = _demo_model()
+    features = list(evaluation.columns)
+    server = ModelServer(model, features=features,
+                         dtypes={c: str(evaluation[c].dtype) for c in features}, workers=1,
+                         labels_from_proba=check_labels(model, evaluation)["calls_per_request"] == 1,
                          affinity=server_cpus)
     with server:
         body = _body(tmp, server.url)
@@ -354,7 +495,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per comparison")
     parser.add_argument("--users", type=int, default=4, help="connections / Locust users")
     parser.add_argument("--scaling", action="store_true", help="part 3 (16+ cores)")
-    parser.add_argument("--only", choices=["model", "trivial"], default=None)
+    parser.add_argument("--only", choices=["floor", "model", "trivial"], default=None)
     args = parser.parse_args()
     cpus = _cpus()
     if len(cpus) < 2:
@@ -365,13 +506,16 @@ def main() -> int:
     print(f"cores: {len(cpus)}; server on {server_cpus}, generators on {gen_cpus}")
     # This process, and Ray's processes started from it, stay off the server's cores too.
     os.sched_setaffinity(0, gen_cpus)
-    from certify.raycluster import ensure_ray
+    if args.only != "floor":
+        from certify.raycluster import ensure_ray
 
-    start = time.monotonic()
-    ensure_ray()
-    print(f"Ray started in {time.monotonic() - start:.1f} s")
+        start = time.monotonic()
+        ensure_ray()
+        print(f"Ray started in {time.monotonic() - start:.1f} s")
     with tempfile.TemporaryDirectory(prefix="bench-load-") as name:
         tmp = Path(name)
+        if args.only in (None, "floor"):
+            floor(tmp, args, server_cpus[:1], gen_cpus)
         if args.only in (None, "model"):
             model_bound(tmp, args, server_cpus[:1], gen_cpus)
         if args.only in (None, "trivial"):

@@ -144,6 +144,15 @@ def test_fast_model_meets_its_slos_with_exact_merged_histograms(tmp_path: Path, 
     spike = data["profiles"]["spike"]
     assert spike["series"] and spike["generator_cpu"] and spike["latency_ms"]["p99"] is not None
     json.dumps(data)  # JSON-able
+    # latency is reported with its interval and sample size; the server made one model call
+    p95 = ev["load::p95_ms[steady]"]
+    lo, hi = p95.metrics["p95_ms_ci"]
+    assert lo <= p95.metrics["p95_ms"] <= hi and "95% interval" in p95.reason
+    assert p95.metrics["model_calls_per_request"] == 1
+    assert data["serving"]["candidate"]["calls_per_request"] == 1
+    assert data["serving"]["candidate"]["checked_rows"] == 200
+    assert spike["latency_ci_ms"]["p95"][0] is not None and spike["rounds"] >= 4
+    assert spike["shape"]["unit"] == "users" and max(spike["shape"]["value"]) == 4
     # gevent never entered this process (nor, checked by the suite, a Ray worker)
     assert "gevent" not in sys.modules and "locust" not in sys.modules
     # our server sets TCP_NODELAY: no response is held back by a delayed ACK
@@ -157,9 +166,10 @@ def test_fast_model_meets_its_slos_with_exact_merged_histograms(tmp_path: Path, 
 def test_slow_serialising_model_fails_p95_and_regresses_against_baseline(
         tmp_path: Path, ref: Any, fitted: Any) -> None:
     slow = load_sabotage("slow", fitted, delay_s=0.25)
-    # Open loop at twice the slow model's capacity with one request in flight: requests go
-    # out late, and their latency counts from the intended send time.
-    session = certify(tmp_path, slow, ref, baseline=fitted, mode="open", rate=8.0,
+    # Open loop at four times the slow model's capacity in its rounds (twice over the run),
+    # one request in flight: requests go out late, and their latency counts from the intended
+    # send time. Candidate and baseline take turns, each with its own users and schedule.
+    session = certify(tmp_path, slow, ref, baseline=fitted, mode="open", rate=16.0,
                       open_users=1, duration_s=2.0, compare_baseline=True,
                       regression_margin=0.5)
     ev = session.evidence
@@ -173,8 +183,44 @@ def test_slow_serialising_model_fails_p95_and_regresses_against_baseline(
     run = load_result(session).runs[("candidate", "steady")]
     # coordinated omission corrected: waiting for the scheduled send counts
     assert run.latency_ms["p95"] > 1.5 * run.service_latency_ms["p95"]
-    assert run.offered and run.offered >= 12
+    assert run.offered and run.offered >= 24
+    assert regression.metrics["decision"] == "fail" and regression.metrics["pairs"] >= 4
+    lo, _ = regression.metrics["difference_ci_ms"]
+    assert lo > regression.metrics["allowance_ms"]  # the whole interval clears the allowance
     assert session.decide()[0].decision is Decision.REJECTED
+    session.abort()
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("ray_local")
+def test_same_model_as_baseline_in_interleaved_rounds_never_regresses(
+        tmp_path: Path, ref: Any, fitted: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both servers up, the load on one at a time in alternating rounds; an undecided profile
+    is measured again and pooled (forced here: which interval straddles is up to the noise)."""
+    from certify.suites.load import engine
+
+    asked: list[str] = []
+
+    def once_more(runs: Any, regressions: Any, s: Any, profile: str) -> list[str]:
+        asked.append(profile)
+        return ["p95_ms"] if len(asked) == 1 else []
+
+    monkeypatch.setattr(engine, "undecided", once_more)
+    messages: list[str] = []
+    session = certify(tmp_path, fitted, ref, baseline=fitted, compare_baseline=True,
+                      warmup_s=0.3, progress=messages.append)
+    regression = session.evidence["load::p95_regression[steady]"]
+    assert regression.status is not Status.FAILED, regression.reason
+    assert "interleaved round pair" in regression.reason
+    result = load_result(session)
+    cand, base = result.runs[("candidate", "steady")], result.runs[("baseline", "steady")]
+    assert cand.runs == base.runs == 2 and len(cand.rounds) == len(base.rounds)
+    assert regression.metrics["pairs"] == len(cand.rounds) >= 8
+    assert any("steady again (p95_ms inconclusive" in m for m in messages)
+    # the rounds alternate on one time axis, and every request is in its round
+    assert cand.series[0]["t"] < base.series[0]["t"] < cand.series[1]["t"]
+    assert sum(p["requests"] for p in cand.series) == cand.requests
+    assert result.serving["baseline"]["calls_per_request"] == 1
     session.abort()
 
 
@@ -426,3 +472,534 @@ def test_settings_errors_name_the_key(tmp_path: Path) -> None:
     s = policy.suite_settings("load")
     assert s.thresholds_for("spike")["p95_ms"].fail == 900
     assert s.thresholds_for("steady")["p95_ms"].fail == 1000
+
+
+# -- the statistics of decisions (suites/load/compare.py): deterministic, no Ray -------------
+def _rounds(rng: Any, n_rounds: int, size: int, scale: float = 1.0,
+            drift: list[float] | None = None) -> list[Any]:
+    """Lognormal latencies (ms) per round, each round scaled by its drift factor."""
+    return [rng.lognormal(1.5, 0.4, size) * scale * (drift[i] if drift else 1.0)
+            for i in range(n_rounds)]
+
+
+def test_percentiles_match_the_histograms_and_raw_values_keep_three_digits() -> None:
+    import numpy as np
+
+    from certify.suites.load import compare, histogram
+
+    rng = np.random.default_rng(3)
+    h = histogram.new()
+    for v in rng.lognormal(8, 1.2, 4000):
+        histogram.record(h, v)
+    values, counts = histogram.values_counts(histogram.encode(h))
+    assert counts.sum() == histogram.count(h)
+    for q in (1, 50, 90, 95, 99, 99.9, 100):
+        assert compare.percentile(values, counts, q) == histogram.percentile_ms(h, q)
+    s = compare.sample([1.23456, 1.23449, 10.0, float("nan")])
+    assert s.values.tolist() == [1.23, 10.0] and s.counts.tolist() == [2, 1]
+
+
+def test_intervals_hold_the_point_narrow_with_data_and_repeat_with_the_seed() -> None:
+    import numpy as np
+
+    from certify.suites.load import compare
+
+    rng = np.random.default_rng(1)
+    small = compare.intervals(_rounds(rng, 4, 50), [50, 95], seed=5)
+    large = compare.intervals(_rounds(rng, 16, 400), [50, 95], seed=5)
+    for found in (small, large):
+        for iv in found.values():
+            assert iv.low is not None and iv.high is not None and iv.point is not None
+            assert iv.low <= iv.point <= iv.high
+    width = {k: v.high - v.low for k, v in small.items()}  # type: ignore[operator]
+    assert all(large[q].high - large[q].low < width[q] for q in (50, 95))  # type: ignore[operator]
+    assert large[95].n == 6400 and large[95].rounds == 16
+    again = compare.intervals(_rounds(np.random.default_rng(1), 4, 50), [50, 95], seed=5)
+    assert again == small
+    assert compare.intervals([[], []], [95])[95].point is None
+
+
+def test_same_model_never_fails_a_regression_even_under_drift() -> None:
+    """Paired rounds with a common drift of up to 3x between pairs: the drift cancels, the
+    same distribution on both sides never fails (with the default 20 % margin)."""
+    import numpy as np
+
+    from certify.suites.load import compare
+
+    rng = np.random.default_rng(11)
+    covered = 0
+    for seed in range(12):
+        drift = list(rng.uniform(1.0, 3.0, 8))
+        cand = _rounds(rng, 8, 120, drift=drift)
+        base = _rounds(rng, 8, 120, drift=drift)
+        found = compare.compare(cand, base, q=95, margin=0.2, seed=seed)
+        assert found.decision != "fail", found.reason
+        assert found.low is not None and found.high is not None
+        covered += found.low <= 0 <= found.high
+        assert found.method == "rounds"  # 8 pairs: rounds alone, widened
+    assert covered >= 10  # a 95 % interval holds the true difference (0) nearly every time
+    # twice as slow in every pair: a failure beyond the noise, whatever the drift
+    drift = list(rng.uniform(1.0, 3.0, 8))
+    slow = compare.compare(_rounds(rng, 8, 120, 2.0, drift), _rounds(rng, 8, 120, 1.0, drift))
+    assert slow.decision == "fail" and slow.excess_low is not None and slow.excess_low > 0
+    assert "beyond the noise" in slow.reason and "interleaved round pair" in slow.reason
+
+
+def test_a_regression_near_the_allowance_is_inconclusive_not_a_coin_flip() -> None:
+    import numpy as np
+
+    from certify.suites.load import compare
+
+    rng = np.random.default_rng(4)
+    # 20 % slower, with a 20 % margin and few requests: the interval straddles the allowance
+    found = compare.compare(_rounds(rng, 3, 30, 1.2), _rounds(rng, 3, 30), margin=0.2, seed=1)
+    assert found.decision == "inconclusive", found.reason
+    assert found.excess_low is not None and found.excess_high is not None
+    assert found.excess_low <= 0 < found.excess_high and "inconclusive" in found.reason
+    # no candidate answer at all: nothing to decide on
+    empty = compare.compare([[], []], _rounds(rng, 2, 30))
+    assert empty.decision == "inconclusive" and "no candidate response" in empty.reason
+    with pytest.raises(ValueError, match="rounds"):
+        compare.compare([[1.0]], [[1.0], [2.0]])
+
+
+def test_strata_keep_the_shape_of_a_profile_in_every_resample() -> None:
+    """A spike third ten times slower: resampled without strata, a resample can hold no spike
+    round (a wide interval); within strata, every resample keeps a third of spike rounds."""
+    import numpy as np
+
+    from certify.suites.load import compare
+
+    rng = np.random.default_rng(2)
+    rounds = _rounds(rng, 3, 100) + _rounds(rng, 3, 100, 10.0) + _rounds(rng, 3, 100)
+    strata = [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    flat = compare.intervals(rounds, [90], seed=3)[90]
+    kept = compare.intervals(rounds, [90], strata=strata, seed=3)[90]
+    assert kept.point == flat.point
+    assert (kept.high - kept.low) < 0.5 * (flat.high - flat.low)  # type: ignore[operator]
+
+
+def test_slo_judged_on_the_interval() -> None:
+    from certify.suites.load import compare
+
+    iv = compare.Interval(95.0, 80.0, 70.0, 90.0, 500, 10, 0.95)
+    assert compare.judge(iv, 100.0) == "pass"
+    assert compare.judge(iv, 60.0) == "fail"
+    assert compare.judge(iv, 85.0) == "inconclusive"
+    assert compare.judge(iv, 75.0) == "inconclusive"  # the point is above, the interval is not
+    assert compare.judge(iv, 60.0, upper=False) == "pass"
+    assert compare.judge(iv, 95.0, upper=False) == "fail"
+    assert compare.judge(compare.Interval(95.0, None, None, None, 0, 0, 0.95), 1.0) \
+        == "inconclusive"
+
+
+def _run(rounds_us: list[list[float]], role: str = "candidate", profile: str = "steady") -> Any:
+    """A ProfileRun of ``rounds_us`` (latencies per round, µs) with its intervals."""
+    from certify.suites.load import LoadSettings, ProfileRun, histogram
+    from certify.suites.load.intervals import run_intervals
+
+    whole = histogram.new()
+    encoded = []
+    for values in rounds_us:
+        h = histogram.new()
+        for v in values:
+            histogram.record(h, v)
+            histogram.record(whole, v)
+        encoded.append(histogram.encode(h))
+    n = histogram.count(whole)
+    enc = histogram.encode(whole)
+    run = ProfileRun(profile=profile, role=role, mode="closed", workers=[], hist=enc,
+                     service_hist=enc, latency_ms=histogram.summary_ms(whole),
+                     service_latency_ms=histogram.summary_ms(whole), requests=n, successes=n,
+                     failures=0, issued=n, errors={}, series=[], elapsed_s=float(len(rounds_us)),
+                     stopped_by="duration",
+                     merge={"merged_count": n, "sum_of_workers": n, "exact": True},
+                     rounds=encoded, strata=[0] * len(encoded), round_s=1.0,
+                     span_s=float(len(rounds_us)))
+    run.intervals = run_intervals(run, LoadSettings(), seed=1)
+    return run
+
+
+def test_latency_slo_fails_only_beyond_its_interval_and_warns_when_inconclusive() -> None:
+    import numpy as np
+
+    from certify.suites.load import LoadResult, LoadSettings, checks
+    from certify.suites.load.intervals import undecided
+
+    rng = np.random.default_rng(8)
+    run = _run([list(rng.normal(50_000, 8_000, 40)) for _ in range(6)])
+    result = LoadResult(target={}, mode="closed", generators=[],
+                        runs={("candidate", "steady"): run}, settings={},
+                        serving={"candidate": {"calls_per_request": 1, "reason": "one call"}})
+    p95 = run.latency_ms["p95"]
+    lo, hi = run.intervals["p95"]["low"], run.intervals["p95"]["high"]
+    assert lo < p95 < hi
+    s = LoadSettings()
+    passed = checks.slo(result, s, profile="steady", metric="p95_ms",
+                        threshold=Threshold(fail=hi + 1.0))
+    assert passed.status is Status.PASSED, passed.reason
+    assert passed.metrics["p95_ms_ci"] == [lo, hi] and passed.metrics["decision"] == "pass"
+    assert "95% interval" in passed.reason and "240 responses in 6 rounds" in passed.reason
+    assert passed.metrics["model_calls_per_request"] == 1 and passed.details["serving"]
+    warned = checks.slo(result, s, profile="steady", metric="p95_ms",
+                        threshold=Threshold(fail=hi + 1.0, warn=lo))
+    assert warned.status is Status.WARNED and "warn level" in warned.reason
+    failed = checks.slo(result, s, profile="steady", metric="p95_ms",
+                        threshold=Threshold(fail=lo - 1.0))
+    assert failed.status is Status.FAILED and "above the fail level" in failed.reason
+    near = checks.slo(result, s, profile="steady", metric="p95_ms",
+                      threshold=Threshold(fail=p95))
+    assert near.status is Status.WARNED and near.metrics["decision"] == "inconclusive"
+    assert "inconclusive" in near.reason and "extend_runs" in near.reason
+    assert f"[{lo:.4g}, {hi:.4g}]" in near.reason
+    # the engine measures such a profile again (and not one that is decided)
+    tight = s.model_copy(update={"thresholds": {"p95_ms": Threshold(fail=p95)}})
+    assert undecided(result.runs, {}, tight, "steady") == ["p95_ms"]
+    assert undecided(result.runs, {}, s, "steady") == []
+    # a server that answered with two calls says so
+    result.serving["candidate"] = {"calls_per_request": 2, "reason": "labels differ on 3 rows"}
+    two = checks.slo(result, s, profile="steady", metric="p95_ms", threshold=Threshold(fail=1e6))
+    assert "labels differ on 3 rows" in two.reason
+
+
+def test_p95_regression_check_reads_the_interleaved_comparison() -> None:
+    import numpy as np
+
+    from certify.suites.load import LoadResult, LoadSettings, checks
+    from certify.suites.load.intervals import regression
+
+    rng = np.random.default_rng(9)
+    drift = rng.uniform(1, 2, 6)
+    base = _run([list(rng.lognormal(8.5, 0.3, 60) * d) for d in drift], role="baseline")
+    same = _run([list(rng.lognormal(8.5, 0.3, 60) * d) for d in drift])
+    slow = _run([list(rng.lognormal(8.5, 0.3, 60) * d * 2) for d in drift])
+    s = LoadSettings()
+    for cand, status in ((same, Status.PASSED), (slow, Status.FAILED)):
+        result = LoadResult(target={}, mode="closed", generators=[],
+                            runs={("candidate", "steady"): cand, ("baseline", "steady"): base},
+                            settings={}, regressions={"steady": regression(cand, base, s, 1)})
+        out = checks.p95_regression(result, s, profile="steady")
+        assert out.status is status, out.reason
+        assert out.metrics["pairs"] == 6 and len(out.metrics["difference_ci_ms"]) == 2
+        assert out.metrics["candidate_responses"] == 360
+    assert LoadSettings().regression_slack_ms == 0.0
+
+
+# -- the served model's request path (suites/load/app.py) ------------------------------------
+class _Counting:
+    """A model that counts its calls; ``flip`` rows get a label its probabilities disagree with."""
+
+    classes = [0, 1]
+
+    def __init__(self, flip: int = -1) -> None:
+        self.calls: list[str] = []
+        self.flip = flip
+        self.predict_proba = self._proba
+
+    def _p1(self, X: Any) -> Any:  # noqa: N803
+        import numpy as np
+
+        return np.clip(np.asarray(X["age"], dtype=float) / 100.0, 0, 1)
+
+    def _proba(self, X: Any) -> Any:  # noqa: N803
+        import numpy as np
+
+        self.calls.append("predict_proba")
+        p1 = self._p1(X)
+        return np.column_stack([1 - p1, p1])
+
+    def predict(self, X: Any) -> Any:  # noqa: N803
+
+        self.calls.append("predict")
+        out = (self._p1(X) > 0.5).astype(int)
+        if 0 <= self.flip < len(out):
+            out[self.flip] = 1 - out[self.flip]
+        return out
+
+
+def _call(app: Any, method: str, path: str, body: bytes = b"") -> tuple[int, Any]:
+    import asyncio
+
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(app({"type": "http", "method": method, "path": path}, receive, send))
+    return sent[0]["status"], json.loads(sent[1]["body"])
+
+
+def test_one_model_call_per_request_when_the_labels_follow_from_the_probabilities(
+        ref: Any) -> None:
+    from certify.suites.load.app import check_labels, create_app
+
+    frame = ref[FEATURES]
+    honest = _Counting()
+    checked = check_labels(honest, frame)
+    assert checked["calls_per_request"] == 1 and checked["checked_rows"] == len(frame)
+    assert checked["mismatches"] == 0 and "checked equal to predict" in checked["reason"]
+    flipped = check_labels(_Counting(flip=3), frame)
+    assert flipped["calls_per_request"] == 2 and flipped["mismatches"] == 1
+    assert "differ from predict on 1 of 800" in flipped["reason"]
+    no_proba = _Counting()
+    no_proba.predict_proba = None  # type: ignore[assignment]
+    assert check_labels(no_proba, frame)["calls_per_request"] == 1
+
+    config = {"features": FEATURES, "dtypes": {c: str(frame[c].dtype) for c in FEATURES},
+              "request_field": "instances", "probabilities": True}
+    rows = [[None if v != v else v for v in row] for row in frame.head(3).to_numpy(dtype=object)
+            .tolist()]
+    body = json.dumps({"instances": rows}).encode()
+    answers = {}
+    for one_call in (True, False):
+        model = _Counting()
+        app = create_app(model, {**config, "labels_from_proba": one_call})
+        status, doc = _call(app, "POST", "/", body)
+        assert status == 200
+        answers[one_call] = doc
+        assert model.calls == (["predict_proba"] if one_call else ["predict", "predict_proba"])
+    assert answers[True] == answers[False]  # the same answer, one call instead of two
+    assert _call(app, "POST", "/", b'{"instances": [[1, 2]]}')[0] == 400
+    assert _call(app, "POST", "/", b"not json")[0] == 400
+    assert _call(app, "GET", "/")[0] == 405
+    assert _call(app, "GET", "/nowhere")[0] == 404
+    assert _call(app, "GET", "/health") == (200, {"status": "ok", "pid": __import__("os").getpid()})
+
+
+def test_frame_builder_builds_what_pandas_would(ref: Any) -> None:
+    import pandas as pd
+
+    from certify.suites.load.app import FrameBuilder
+
+    frame = ref[FEATURES]
+    dtypes = {c: str(frame[c].dtype) for c in FEATURES}
+    rows = frame.head(5).to_numpy(dtype=object).tolist()
+    rows = [[v.item() if hasattr(v, "item") else v for v in row] for row in rows]
+    build = FrameBuilder(FEATURES, dtypes)
+    fast = build(rows)
+    assert build.verified is True
+    pd.testing.assert_frame_equal(fast, build.general(rows))
+    # values the fast path does not take: a missing number, text in a numeric column, a bool
+    odd = [list(r) for r in rows]
+    odd[0][FEATURES.index("income")] = None
+    odd[1][FEATURES.index("age")] = "forty"
+    odd[2][FEATURES.index("debt_ratio")] = True
+    assert build.fast(odd) is None
+    pd.testing.assert_frame_equal(build(odd), build.general(odd))
+    assert build(odd)["age"].isna().sum() == 1  # coerced, as the server always did
+
+
+# -- rounds, merging and pictures -------------------------------------------------------------
+def test_rounds_phases_and_the_shape_asked_for() -> None:
+    from certify.suites.load import LoadSettings
+    from certify.suites.load.plan import phase, rounds, shape, worker_plans
+
+    s = LoadSettings(duration_s=4.0, users=4, spike_factor=3.0)
+    assert rounds(s, 4.0, 1) == (0.4, 10)
+    round_s, count = rounds(s, 8.0, 2)  # compared: twice the time, whole pairs
+    assert count % 2 == 0 and abs(round_s * count - 8.0) < 1e-9
+    assert [phase("spike", t, 3.0) for t in (0.5, 1.5, 2.5)] == [0, 1, 2]
+    assert phase("steady", 2.0, 3.0) == 0 and phase("ramp", 2.9, 3.0) == 3
+    plans = worker_plans(s, "spike", 2, 3.0, 0.0)
+    asked = shape(s, plans, 3.0, points=31)
+    assert asked["unit"] == "users" and max(asked["value"]) == 12 and asked["value"][-1] == 4
+    open_s = LoadSettings(mode="open", rate=40.0, duration_s=3.0)
+    asked = shape(open_s, worker_plans(open_s, "steady", 2, 3.0, 0.0), 3.0)
+    assert asked["unit"] == "requests/s offered" and set(asked["value"]) == {40.0}
+
+
+def _worker_result(index: int, per_target: list[dict[int, list[float]]]) -> dict[str, Any]:
+    """What one Locust process answers for a run of len(per_target) interleaved targets."""
+    from certify.suites.load import histogram
+
+    targets = []
+    for rounds in per_target:
+        whole = histogram.new()
+        items = []
+        for k, values in sorted(rounds.items()):
+            h = histogram.new()
+            for v in values:
+                histogram.record(h, v)
+                histogram.record(whole, v)
+            items.append({"k": k, "ok": len(values), "fail": 0, "hist": histogram.encode(h)})
+        n = histogram.count(whole)
+        targets.append({"hist": histogram.encode(whole), "corrected": None, "fail_hist": "",
+                        "requests": n, "successes": n, "failures": 0, "issued": n,
+                        "errors": {}, "rounds": items, "offered": None, "unsent": None})
+    return {"index": index, "targets": targets, "elapsed_s": 4.0, "stopped_by": "duration",
+            "cpu_mean_pct": 20.0, "cpu_samples_pct": [20.0]}
+
+
+def test_interleaved_runs_merge_per_target_round_by_round() -> None:
+    from certify.suites.load import LoadSettings, histogram
+    from certify.suites.load.merge import merge_profile, pool
+
+    s = LoadSettings()
+    # 4 rounds of 1 s: candidate in rounds 0 and 2, baseline in 1 and 3; two workers
+    results = [_worker_result(i, [{0: [1000.0 + i] * 5, 2: [3000.0] * 5},
+                                  {1: [2000.0] * 4, 3: [2000.0 + i] * 4}]) for i in range(2)]
+    runs = merge_profile(results, s, profile="steady", roles=["candidate", "baseline"],
+                         plan={}, round_s=1.0, count=4)
+    cand, base = runs["candidate"], runs["baseline"]
+    assert len(cand.rounds) == len(base.rounds) == 2
+    assert [histogram.count(histogram.decode(r)) for r in cand.rounds] == [10, 10]
+    assert cand.successes == 20 and base.successes == 16 and cand.merge["exact"]
+    assert [p["t"] for p in cand.series] == [0.5, 2.5] and [p["t"] for p in base.series] == [1.5, 3.5]
+    assert cand.elapsed_s == 2.0 and cand.throughput_rps == 10.0  # its own rounds' time
+    assert cand.latency_ms["p50"] == pytest.approx(1.0, abs=0.01)
+    both = pool(cand, cand)
+    assert both.runs == 2 and len(both.rounds) == 4 and both.successes == 40
+    assert [p["t"] for p in both.series] == [0.5, 2.5, 4.5, 6.5]
+
+
+def test_load_pictures_answer_the_question(tmp_path: Path) -> None:
+    """Latency with its interval and sample size against the SLO; requests and latency over
+    time with the SLO line and the load asked for; the comparison against the allowance; a
+    legend names only series with data."""
+    import numpy as np
+
+    from certify.reports.charts import draw
+    from certify.suite import SuiteRecord
+    from certify.suites.load import LoadResult, LoadSettings, LoadSuite
+    from certify.suites.load.intervals import regression
+    from certify.view import BarChart, IntervalChart, LineChart
+
+    rng = np.random.default_rng(5)
+    s = LoadSettings.model_validate({"thresholds": {"p95_ms": {"fail": 30.0},
+                                                    "p99_ms": {"fail": 5000.0}}})
+    cand = _run([list(rng.lognormal(9.5, 0.3, 50)) for _ in range(6)])
+    base = _run([list(rng.lognormal(9.4, 0.3, 50)) for _ in range(6)], role="baseline")
+    for one, offset in ((cand, 0.25), (base, 0.75)):
+        one.series = [{"t": i + offset, "requests": 50, "failures": 0, "rps": 100.0,
+                       "p50_ms": 13.0, "p95_ms": 20.0, "p99_ms": 25.0} for i in range(6)]
+        one.shape = {"unit": "users", "t": [0, 3, 6], "value": [4, 4, 4]}
+    result = LoadResult(target={}, mode="closed", generators=[], settings={},
+                        runs={("candidate", "steady"): cand, ("baseline", "steady"): base},
+                        regressions={"steady": regression(cand, base, s, 1)},
+                        serving={"candidate": {"calls_per_request": 1, "reason": "one call"}})
+    data = json.loads(json.dumps(LoadSuite().report_data(
+        __import__("types").SimpleNamespace(settings=s), result)))  # type: ignore[arg-type]
+    panels = LoadSuite().panels(SuiteRecord("load", s, data, []))
+    titles = [p.title for p in panels]
+    assert titles[0] == "How the model was served"
+    for title in ("Latency percentiles: steady", "Throughput over time: steady",
+                  "Latency over time: steady", "p95 regression: steady"):
+        assert title in titles
+    lat = panels[titles.index("Latency percentiles: steady")]
+    intervals = [c for c in lat.charts if isinstance(c, IntervalChart)]
+    assert intervals and {r.series for r in intervals[0].rows} == {0, 1}
+    assert all(r.lo is not None and r.hi is not None for r in intervals[0].rows)
+    bars = [c for c in lat.charts if isinstance(c, BarChart)]
+    assert lat.charts[0] is intervals[0] and bars and "(n=300)" in bars[0].series[0]
+    assert any(g.limit == 30.0 for g in bars[0].groups)  # the SLO fail level
+    assert any(k == "p95 (ms)" and "[" in v for k, v in lat.items)
+    over = panels[titles.index("Latency over time: steady")]
+    assert isinstance(over.chart, LineChart)
+    assert [h.label for h in over.chart.hlines] == ["p95 SLO 30 ms"]  # within reach
+    assert "p99 ≤ 5000 ms" in over.note  # far above: named, not drawn
+    throughput = panels[titles.index("Throughput over time: steady")]
+    rps, users = throughput.charts
+    assert isinstance(rps, LineChart) and isinstance(users, LineChart)
+    assert rps.title == "Throughput over time (steady)" and rps.y_label == "requests/s"
+    assert users.title == "Load asked for (steady)" and users.y_label == "users"
+    assert [s_.name for s_ in rps.series] == ["candidate", "baseline"]
+    for panel in panels:
+        for chart in [panel.chart, *panel.charts]:
+            if chart is not None:
+                assert chart.title and draw(chart, "u1") is not None
+    # without a baseline, no legend names one
+    alone = LoadResult(target={}, mode="closed", generators=[], settings={},
+                       runs={("candidate", "steady"): cand})
+    data = json.loads(json.dumps(LoadSuite().report_data(
+        __import__("types").SimpleNamespace(settings=s), alone)))  # type: ignore[arg-type]
+    for panel in LoadSuite().panels(SuiteRecord("load", s, data, [])):
+        for chart in [panel.chart, *panel.charts]:
+            svg = str(draw(chart, "u2")) if chart is not None else ""
+            assert "baseline" not in svg
+
+
+def test_generator_interleaves_targets_and_spreads_users_over_server_workers(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """One real Locust process (started by the generator actor's code, without Ray) against
+    two targets of two "server workers" each: the rounds alternate the targets, and the users
+    are spread evenly over each target's workers (a shared socket let the kernel put all the
+    connections on one worker)."""
+    import socket as socket_mod
+    from http.server import ThreadingHTTPServer
+
+    from certify.suites.load import LoadSettings
+    from certify.suites.load.generator import GeneratorActor
+    from certify.suites.load.merge import merge_profile
+    from certify.suites.load.plan import worker_plans
+    from tests.http_model_server import JsonHandler
+
+    class Counting(JsonHandler):
+        def setup(self) -> None:
+            super().setup()
+            self.connection.setsockopt(socket_mod.IPPROTO_TCP, socket_mod.TCP_NODELAY, 1)
+
+        def do_POST(self) -> None:  # noqa: N802 - stdlib name
+            self.rfile.read(int(self.headers["content-length"]))
+            self.server.count += 1  # type: ignore[attr-defined]
+            self._send(200, {"predictions": [0]})
+
+    servers = []
+    for _ in range(4):
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Counting)
+        server.count = 0  # type: ignore[attr-defined]
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+    hosts = [f"http://127.0.0.1:{s.server_address[1]}" for s in servers]
+    setup = {"host": hosts[0], "hosts": hosts[:2], "path": "/", "bodies": ['{"instances":[[1]]}'],
+             "headers": {}, "expect": '"predictions"', "timeout_s": 5, "seed": 1, "index": 0,
+             "open_users": 2, "think_time_s": 0.0, "grace_s": 15}
+    actor = GeneratorActor(setup)
+    monkeypatch.setattr(actor, "info", lambda: {})
+    try:
+        assert "error" not in actor.start(60)
+        s = LoadSettings(users=4, duration_s=2.0)
+        plans = worker_plans(s, "steady", 1, 2.0, time.time() + 0.2,
+                             [{}, {"hosts": hosts[2:], "host": hosts[2]}], 0.25, 0.2)
+        before = [srv.count for srv in servers]  # type: ignore[attr-defined]
+        result = actor.run(plans[0], 30)
+    finally:
+        actor.close()
+        for server in servers:
+            server.shutdown()
+    assert "error" not in result, result
+    counts = [srv.count - b for srv, b in zip(servers, before, strict=True)]  # type: ignore[attr-defined]
+    assert all(c > 5 for c in counts), counts
+    for a, b in ((0, 1), (2, 3)):  # two users on each worker of each target
+        assert abs(counts[a] - counts[b]) <= 0.35 * max(counts[a], counts[b]), counts
+    runs = merge_profile([result], s, profile="steady", roles=["candidate", "baseline"],
+                         plan={}, round_s=0.25, count=8)
+    cand, base = runs["candidate"], runs["baseline"]
+    assert len(cand.rounds) == len(base.rounds) == 4
+    assert [p["t"] for p in cand.series] == [0.125, 0.625, 1.125, 1.625]
+    assert cand.successes + base.successes <= sum(counts)  # the lead-in is not measured
+    assert cand.merge["exact"] and base.merge["exact"]
+
+
+def test_each_server_worker_listens_on_its_own_port(ref: Any, fitted: Any) -> None:
+    import http.client
+
+    from certify.models.sklearn import SklearnModel
+    from certify.suites.load.server import ModelServer
+
+    model = SklearnModel(fitted, name="lr", digest="sha256:test", source="test", format="skops",
+                         task="classification", classes=[0, 1], features=FEATURES)
+    frame = ref[FEATURES]
+    with ModelServer(model, features=FEATURES, dtypes={c: str(frame[c].dtype) for c in FEATURES},
+                     workers=2, labels_from_proba=True) as server:
+        assert len(server.urls) == 2 and len(set(server.ports)) == 2
+        pids = set()
+        for port in server.ports:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            conn.request("GET", "/health")
+            pids.add(json.loads(conn.getresponse().read())["pid"])
+            conn.close()
+        assert pids == set(server.pids())

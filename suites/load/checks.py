@@ -1,7 +1,10 @@
 """The load suite's checks, one small function each: ``(result, settings, ...) -> Outcome``.
 
 * :func:`slo`: one SLO metric of the candidate under one profile (``load::<metric>[<profile>]``);
-* :func:`p95_regression`: candidate p95 against the baseline's, served the same way;
+  a latency percentile on its bootstrap interval (failed only when the whole interval is past
+  the fail level; *inconclusive*, warned, when it straddles it);
+* :func:`p95_regression`: candidate p95 against the baseline's, served the same way in
+  interleaved rounds, on the interval of the difference (:mod:`.compare`);
 * :func:`delayed_ack`: latencies clustered around 40 ms, or a probe that saw responses held back.
 
 A generator that failed or saturated makes a profile's figures untrustworthy (errored, or
@@ -12,8 +15,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from certify.evidence import Direction, Outcome, Status, Threshold, compare, worst
+from certify.evidence import Comparison, Direction, Outcome, Status, Threshold, compare, worst
 from certify.suites.load import histogram as hd
+from certify.suites.load.compare import Interval
+from certify.suites.load.compare import judge as judge_interval
+from certify.suites.load.intervals import interval
 from certify.suites.load.result import LoadResult, ProfileRun
 from certify.suites.load.settings import METRICS, LoadSettings
 
@@ -34,12 +40,20 @@ def slo(result: LoadResult, s: LoadSettings, *, profile: str, metric: str,
     run = result.runs.get(("candidate", profile))
     if run is None:
         return Outcome(status=Status.ERRORED, reason=f"profile {profile} did not run")
-    return judge(result, run, s, metric, threshold)
+    out = judge(result, run, s, metric, threshold)
+    serving = result.serving.get("candidate")
+    if serving:
+        out.details["serving"] = serving
+        out.metrics["model_calls_per_request"] = serving.get("calls_per_request")
+        if serving.get("calls_per_request") == 2 and out.status is not Status.ERRORED:
+            out.reason += f"; server: {serving.get('reason')}"
+    return out
 
 
 def judge(result: LoadResult, run: ProfileRun, s: LoadSettings, metric: str,
           threshold: Threshold) -> Outcome:
-    """One run's ``metric``: the generator's health first, then the server's, then the SLO."""
+    """One run's ``metric``: the generator's health first, then the server's, then the SLO
+    (a latency on its interval: decided only when the interval is wholly on one side)."""
     s_sat = s.on_saturated
     direction = METRICS[metric][0]
     value = run.metric(metric)
@@ -75,8 +89,14 @@ def judge(result: LoadResult, run: ProfileRun, s: LoadSettings, metric: str,
                               f"{run.requests} requests failed ({run.errors_text()})",
                        metrics=metrics, comparisons=[comparison], details=details,
                        artifacts=artifacts)
-    out = Outcome.from_comparisons([comparison], subject=where, metrics=metrics,
-                                   details=details, artifacts=artifacts)
+    found = interval(run, metric)
+    if found is not None and value is not None:
+        out = _on_interval(run, s, metric, threshold, found, value, where)
+        out.metrics = {**metrics, **out.metrics}
+        out.details, out.artifacts = details, artifacts
+    else:
+        out = Outcome.from_comparisons([comparison], subject=where, metrics=metrics,
+                                       details=details, artifacts=artifacts)
     if metric == "error_rate" and run.errors:
         out.reason += f"; errors: {run.errors_text()}"
     if run.saturated:  # on_saturated = "warn"
@@ -85,14 +105,51 @@ def judge(result: LoadResult, run: ProfileRun, s: LoadSettings, metric: str,
     return out
 
 
+def _on_interval(run: ProfileRun, s: LoadSettings, metric: str, threshold: Threshold,
+                 found: Interval, value: float, where: str) -> Outcome:
+    """A latency SLO decided on its interval: failed only when the whole interval is above the
+    fail level, passed (or warned past the warn level) only when it is wholly at or below it,
+    and otherwise inconclusive: warned, with the interval and what to do."""
+    decision = judge_interval(found, threshold.fail, upper=True)
+    lo, hi = found.low, found.high
+    span = f"{found.confidence:.0%} interval [{_ms(lo)}, {_ms(hi)}] ms"
+    size = (f"{found.n} responses in {found.rounds} rounds"
+            + (f" of {run.runs} runs" if run.runs > 1 else ""))
+    if decision == "fail":
+        status, verdict = Status.FAILED, f"above the fail level {threshold.fail:g} ms"
+    elif decision == "inconclusive":
+        status = Status.WARNED
+        verdict = (f"straddles the fail level {threshold.fail:g} ms: inconclusive, not a "
+                   f"failure and not a pass (measured {run.runs} run(s); measure longer with "
+                   f"duration_s or extend_runs, or on quieter cores with server_cpus and "
+                   f"generator_cpus, to decide)")
+    elif threshold.warn is not None and value > threshold.warn:
+        status, verdict = Status.WARNED, (f"below the fail level {threshold.fail:g} ms, above "
+                                          f"the warn level {threshold.warn:g} ms")
+    else:
+        status, verdict = Status.PASSED, f"wholly at or below the fail level {threshold.fail:g} ms"
+    comparison = Comparison(metric=metric, value=value, direction=Direction.MAX,
+                            fail=threshold.fail, warn=threshold.warn, status=status)
+    return Outcome(status=status, comparisons=[comparison],
+                   reason=f"{where}: {metric} {_ms(value)} ms, {span} ({size}), {verdict}",
+                   metrics={f"{metric}_ci": [lo, hi], "confidence": found.confidence,
+                            "decision": decision, "rounds": found.rounds, "runs": run.runs})
+
+
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4g}"
+
+
 def p95_regression(result: LoadResult, s: LoadSettings, *, profile: str) -> Outcome:
-    """Candidate p95 under ``profile`` may exceed the baseline's by the margin plus the slack."""
+    """Candidate p95 under ``profile`` against the baseline's, served the same way in
+    interleaved rounds: failed only when the interval of the difference clears the allowance
+    (``regression_margin`` of the baseline + ``regression_slack_ms``), inconclusive (warned)
+    when it straddles it."""
     cand = result.runs.get(("candidate", profile))
     base = result.runs.get(("baseline", profile))
     if cand is None or base is None:
         return Outcome(status=Status.ERRORED,
                        reason=f"profile {profile} did not run for both models")
-    margin, slack = s.regression_margin, s.regression_slack_ms
     for run in (cand, base):
         if run.generator_error or (run.saturated and s.on_saturated == "error"):
             return Outcome(status=Status.ERRORED,
@@ -106,15 +163,34 @@ def p95_regression(result: LoadResult, s: LoadSettings, *, profile: str) -> Outc
     if cand.server_died or c95 is None:
         return Outcome(status=Status.FAILED,
                        reason=f"candidate {profile}: {cand.server_died or 'no successful response'}")
-    excess = c95 - b95 * (1 + margin)
-    comparison = compare("p95_excess_ms", excess, Threshold(fail=slack), Direction.MAX)
-    change = (c95 / b95 - 1) * 100 if b95 else float("inf")
-    return Outcome.from_comparisons(
-        [comparison],
-        subject=(f"p95 {c95:.2f} ms vs baseline {b95:.2f} ms ({change:+.0f}%, margin "
-                 f"{margin:.0%} + {slack:g} ms)"),
-        metrics={"candidate_p95_ms": c95, "baseline_p95_ms": b95, "p95_excess_ms": excess,
-                 "margin": margin, "slack_ms": slack},
+    found = result.regressions.get(profile)
+    if not found:
+        return Outcome(status=Status.ERRORED, reason=f"{profile}: no interleaved rounds to compare")
+    decision = found["decision"]
+    status = {"fail": Status.FAILED, "pass": Status.PASSED}.get(decision, Status.WARNED)
+    excess = found.get("excess_high") if decision != "fail" else found.get("excess_low")
+    comparison = Comparison(metric="p95_excess_ms", value=excess, direction=Direction.MAX,
+                            fail=0.0, status=status)
+    reason = f"{profile}: {found['reason']}"
+    if cand.saturated or base.saturated:  # on_saturated = "warn"
+        status = worst([status, Status.WARNED])
+        reason += f"; generator saturated: {cand.saturated or base.saturated}"
+    return Outcome(
+        status=status, reason=reason, comparisons=[comparison],
+        metrics={"candidate_p95_ms": c95, "baseline_p95_ms": b95,
+                 "difference_ms": found.get("difference"),
+                 "difference_ci_ms": [found.get("low"), found.get("high")],
+                 "allowance_ms": found.get("allowance"),
+                 "excess_ci_ms": [found.get("excess_low"), found.get("excess_high")],
+                 "candidate_p95_ci_ms": [found["candidate"].get("low"),
+                                         found["candidate"].get("high")],
+                 "baseline_p95_ci_ms": [found["baseline"].get("low"),
+                                        found["baseline"].get("high")],
+                 "margin": s.regression_margin, "slack_ms": s.regression_slack_ms,
+                 "confidence": found.get("confidence"), "pairs": found.get("pairs"),
+                 "decision": decision, "candidate_responses": found["candidate"].get("n"),
+                 "baseline_responses": found["baseline"].get("n"), "runs": cand.runs},
+        details={"regression": found, "serving": result.serving},
         artifacts=cand.artifacts + base.artifacts)
 
 
@@ -168,6 +244,8 @@ def _metrics(run: ProfileRun) -> dict[str, Any]:
 
 def _details(run: ProfileRun) -> dict[str, Any]:
     return {"errors": run.errors, "workers": run.workers, "mode": run.mode,
+            "latency_ci_ms": {k: [v.get("low"), v.get("high")] for k, v in run.intervals.items()},
+            "rounds": len(run.rounds), "round_s": run.round_s, "runs": run.runs,
             "service_latency_ms": run.service_latency_ms, "stopped_by": run.stopped_by,
             "offered": run.offered, "unsent": run.unsent, "plan": run.plan,
             "generator_error": run.generator_error, "saturated": run.saturated,

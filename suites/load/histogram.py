@@ -93,3 +93,16 @@ def fraction_between(hist: HdrHistogram, lo_us: int, hi_us: int) -> float:
         if lo_us <= item.value_iterated_to <= hi_us:
             inside += item.count_at_value_iterated_to
     return inside / n
+
+
+def values_counts(encoded: str) -> tuple[Any, Any]:
+    """The recorded values of an encoded histogram in milliseconds (each bucket's highest
+    equivalent value, as its percentiles report them) and their counts, as numpy arrays."""
+    import numpy as np
+
+    hist = decode(encoded)
+    counts = np.ctypeslib.as_array(hist.counts)[: hist.counts_len].astype(np.int64)
+    nonzero = np.flatnonzero(counts)
+    values = np.array([hist.get_highest_equivalent_value(hist.get_value_from_index(int(i)))
+                       for i in nonzero], dtype=float) / 1000.0
+    return values, counts[nonzero]

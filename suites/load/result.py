@@ -39,6 +39,19 @@ class ProfileRun:
     unsent: int | None = None
     plan: dict[str, Any] = field(default_factory=dict)
     artifacts: list[Artifact] = field(default_factory=list)
+    #: This target's measured rounds in order (encoded histograms; round ``i`` of the candidate
+    #: and of the baseline are a pair), their strata and their length.
+    rounds: list[str] = field(default_factory=list)
+    strata: list[int] = field(default_factory=list)
+    round_s: float = 0.0
+    #: Wall time of the run(s) on the time axis of ``series`` (both targets' rounds).
+    span_s: float = 0.0
+    #: Runs of the profile pooled here (1 + extensions).
+    runs: int = 1
+    #: Percentile key (``p50`` ...) -> :meth:`certify.suites.load.compare.Interval.record`.
+    intervals: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The load the profile asked for over time (:func:`certify.suites.load.plan.shape`).
+    shape: dict[str, Any] = field(default_factory=dict)
 
     @property
     def throughput_rps(self) -> float | None:
@@ -77,6 +90,11 @@ class ProfileRun:
             "server_cpu_pct": self.server_cpu_pct, "server_died": self.server_died,
             "merge": {k: self.merge[k] for k in ("merged_count", "sum_of_workers", "exact")},
             "offered": self.offered, "unsent": self.unsent,
+            "latency_ci_ms": {k: [v.get("low"), v.get("high")] for k, v in self.intervals.items()},
+            "confidence": next((v.get("confidence") for v in self.intervals.values()), None),
+            "interval_method": next((v.get("method") for v in self.intervals.values()), None),
+            "rounds": len(self.rounds), "round_s": round(self.round_s, 4), "runs": self.runs,
+            "span_s": round(self.span_s, 4), "shape": self.shape,
         }
 
 
@@ -92,3 +110,7 @@ class LoadResult:
     body_pool: int = 0
     #: :func:`certify.suites.load.probe.probe` against the candidate after its profiles.
     probe: dict[str, Any] = field(default_factory=dict)
+    #: Per role: how the served model answers (:func:`certify.suites.load.app.check_labels`).
+    serving: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Per compared profile: :meth:`certify.suites.load.compare.Regression.record`.
+    regressions: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -1,19 +1,17 @@
 """Serve a certify :class:`~certify.models.Model` over real HTTP for a load test.
 
-:class:`ModelServer` binds one listening socket (127.0.0.1 and a free port by default,
-``TCP_NODELAY`` set, which accepted sockets inherit on Linux) and starts ``workers``
-processes, ``python -m certify.suites.load.server``, that each load the model and run
-uvicorn with a small Starlette app on that shared socket; the kernel spreads connections
-over them. The protocol is :mod:`certify.models.http`'s::
-
-    POST /   {"instances": [[f1, f2, ...], ...]}
-         ->  {"predictions": [...], "probabilities": [[...], ...]}
-    GET /health  -> {"status": "ok", "pid": ...}
-
-A malformed body or a :class:`~certify.models.RejectedInput` is a 400; any other
-exception in the model is a 500. Each worker scores its requests one at a time on its
-event loop (one OpenMP thread), the way a CPU-bound model server behaves; concurrency
-comes from the worker processes.
+:class:`ModelServer` starts ``workers`` processes, ``python -m certify.suites.load.server``,
+that each load the model and run uvicorn with the plain ASGI app of :mod:`.app` (the protocol
+and what a request costs: see there) on a listening socket of its own (127.0.0.1 and a free
+port by default, ``TCP_NODELAY`` set, which accepted sockets inherit on Linux): ``urls``, one
+per worker. The load generators spread their users over them in turn, as a round-robin
+balancer would. One shared socket let the kernel place the keep-alive connections, often
+unevenly (4 connections on 2 workers: 4-0 or 3-1 in about half the tries, measured), so one
+run's server queued twice as deep as the next's and the same model against itself differed
+by 30-50 % in p95. Each worker scores its requests one at a time on its event loop (one
+OpenMP thread), the way a CPU-bound model server behaves; concurrency comes from the worker
+processes. With ``labels_from_proba`` (the
+start-up check of :func:`.app.check_labels` passed) a request costs one model call.
 
 The model reaches the workers as a pickle of the very object that was loaded and
 digested for this certification, in a private temporary directory; each worker reports
@@ -40,7 +38,6 @@ from pathlib import Path
 from typing import Any
 
 from certify.errors import SuiteError
-from certify.jsonsafe import json_safe
 from certify.suites.load.procs import tail
 
 #: Seconds a worker gets to finish in-flight requests on shutdown.
@@ -48,12 +45,12 @@ GRACEFUL_S = 2
 
 
 class ModelServer:
-    """``workers`` uvicorn processes serving one model on one shared listening socket."""
+    """``workers`` uvicorn processes serving one model, each on a listening socket of its own."""
 
     def __init__(self, model: Any, *, features: list[str], dtypes: dict[str, str],
                  workers: int = 2, host: str = "127.0.0.1", request_field: str = "instances",
-                 probabilities: bool = True, affinity: list[int] | None = None,
-                 label: str = "candidate") -> None:
+                 probabilities: bool = True, labels_from_proba: bool = False,
+                 affinity: list[int] | None = None, label: str = "candidate") -> None:
         self.model = model
         self.features = features
         self.dtypes = dtypes
@@ -61,21 +58,33 @@ class ModelServer:
         self.host = host
         self.request_field = request_field
         self.probabilities = probabilities
+        self.labels_from_proba = labels_from_proba
         self.affinity = affinity
         self.label = label
         self.procs: list[subprocess.Popen[bytes]] = []
-        self.sock: socket.socket | None = None
+        self.socks: list[socket.socket] = []
         self.dir: Path | None = None
-        self.port = 0
+        self.ports: list[int] = []
         self.died: list[tuple[int, int]] = []
 
     # -- life cycle --------------------------------------------------------------------
     @property
-    def url(self) -> str:
+    def port(self) -> int:
+        """The first worker's port."""
+        return self.ports[0] if self.ports else 0
+
+    @property
+    def urls(self) -> list[str]:
+        """One URL per worker process (each its own listening socket)."""
         host = self.host
         if host in ("0.0.0.0", ""):
             host = _node_ip()
-        return f"http://{host}:{self.port}/"
+        return [f"http://{host}:{port}/" for port in self.ports]
+
+    @property
+    def url(self) -> str:
+        """The first worker's URL."""
+        return self.urls[0]
 
     def spawn(self) -> None:
         """Bind the socket and start the worker processes (returns at once)."""
@@ -99,22 +108,23 @@ class ModelServer:
             "dtypes": self.dtypes,
             "request_field": self.request_field,
             "probabilities": self.probabilities,
+            "labels_from_proba": self.labels_from_proba,
             "parent_pid": os.getpid(),
         }
         (self.dir / "config.json").write_text(json.dumps(config))
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.bind((self.host, 0))
-        sock.listen(2048)
-        sock.set_inheritable(True)
-        self.sock = sock
-        self.port = sock.getsockname()[1]
         env = dict(os.environ)
         for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
             env[var] = "1"
         env["PYTHONUNBUFFERED"] = "1"
         for i in range(self.workers):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.bind((self.host, 0))
+            sock.listen(2048)
+            sock.set_inheritable(True)
+            self.socks.append(sock)
+            self.ports.append(sock.getsockname()[1])
             err = (self.dir / f"worker-{i}.log").open("wb")
             proc = subprocess.Popen(
                 [sys.executable, "-m", "certify.suites.load.server", "--fd", str(sock.fileno()),
@@ -156,18 +166,19 @@ class ModelServer:
                 self.stop()
                 raise SuiteError(f"load: {self.label} server worker {i}: {doc['error']}")
         left = max(1.0, deadline - time.monotonic())
-        while True:
-            try:
-                status = _get(self.host if self.host not in ("0.0.0.0", "") else "127.0.0.1",
-                              self.port, "/health", timeout=min(left, 5.0))
-                if status == 200:
-                    return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                self.stop()
-                raise SuiteError(f"load: {self.label} server does not answer GET /health")
-            time.sleep(0.1)
+        host = self.host if self.host not in ("0.0.0.0", "") else "127.0.0.1"
+        for port in self.ports:
+            while True:
+                try:
+                    if _get(host, port, "/health", timeout=min(left, 5.0)) == 200:
+                        break
+                except OSError:
+                    pass
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise SuiteError(f"load: {self.label} server (port {port}) does not answer "
+                                     f"GET /health")
+                time.sleep(0.1)
 
     def start(self, timeout_s: float = 60.0) -> ModelServer:
         self.spawn()
@@ -213,9 +224,9 @@ class ModelServer:
                     proc.wait(timeout=5)
             if proc.stdout is not None:
                 proc.stdout.close()
-        if self.sock is not None:
-            self.sock.close()
-            self.sock = None
+        for sock in self.socks:
+            sock.close()
+        self.socks = []
         if self.dir is not None:
             with contextlib.suppress(OSError):
                 for path in self.dir.iterdir():
@@ -251,59 +262,6 @@ def _node_ip() -> str:
 
 
 # -- the worker process ----------------------------------------------------------------------
-def create_app(model: Any, config: dict[str, Any]) -> Any:
-    """The Starlette app: ``POST /`` scores rows, ``GET /health`` answers ok."""
-    import pandas as pd
-    from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.responses import JSONResponse, Response
-    from starlette.routing import Route
-
-    from certify.models import RejectedInput
-
-    features: list[str] = config["features"]
-    dtypes: dict[str, str] = config["dtypes"]
-    field: str = config["request_field"]
-    numeric = [c for c in features if dtypes.get(c, "object").startswith(("int", "float"))]
-    want_proba = bool(config.get("probabilities", True)) and model.predict_proba is not None
-    width = len(features)
-
-    def bad(status: int, message: str) -> Response:
-        return JSONResponse({"error": message}, status_code=status)
-
-    async def predict(request: Request) -> Response:
-        try:
-            payload = json.loads(await request.body())
-            rows = payload[field]
-            if not isinstance(rows, list) or not rows or any(
-                    not isinstance(r, list) or len(r) != width for r in rows):
-                raise ValueError(f"'{field}' must be a non-empty list of rows of {width} values")
-        except (ValueError, KeyError, TypeError) as exc:
-            return bad(400, f"bad request: {exc}")
-        frame = pd.DataFrame(rows, columns=features)
-        for column in numeric:
-            if frame[column].dtype == object:
-                frame[column] = pd.to_numeric(frame[column], errors="coerce")
-        try:
-            predictions = model.predict(frame)
-            proba = model.predict_proba(frame) if want_proba else None
-        except RejectedInput as exc:
-            return bad(400, f"rejected: {exc}")
-        except Exception as exc:  # noqa: BLE001 - a crash of the model is the server's 500
-            return bad(500, f"{type(exc).__name__}: {exc}")
-        out: dict[str, Any] = {"predictions": json_safe(predictions)}
-        if proba is not None:
-            out["probabilities"] = json_safe(proba)
-        return Response(json.dumps(out, separators=(",", ":")), media_type="application/json")
-
-    async def health(request: Request) -> Response:
-        return JSONResponse({"status": "ok", "pid": os.getpid()})
-
-    return Starlette(routes=[Route("/", predict, methods=["POST"]),
-                             Route("/predict", predict, methods=["POST"]),
-                             Route("/health", health, methods=["GET"])])
-
-
 def _serve(fd: int, config_path: str) -> int:
     proto = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
@@ -321,35 +279,43 @@ def _serve(fd: int, config_path: str) -> int:
         if config.get("digest") and digest != config["digest"]:
             announce({"error": f"model digest {digest} is not the certified {config['digest']}"})
             return 3
-        app = create_app(model, config)
     except Exception as exc:  # noqa: BLE001
         announce({"error": f"cannot load the model: {type(exc).__name__}: {exc}"})
         return 3
 
     import asyncio
-    import contextlib as cl
 
     import uvicorn
 
-    @cl.asynccontextmanager
-    async def lifespan(_app: Any) -> Any:
-        async def watch_parent() -> None:
-            while True:
-                await asyncio.sleep(0.5)
-                if os.getppid() != parent:
-                    os._exit(5)
+    from certify.suites.load.app import create_app
 
-        task = asyncio.get_running_loop().create_task(watch_parent())
+    tasks: list[asyncio.Task[None]] = []
+
+    async def watch_parent() -> None:
+        while True:
+            await asyncio.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(5)
+
+    async def started() -> None:
+        tasks.append(asyncio.get_running_loop().create_task(watch_parent()))
         announce({"ready": True, "pid": os.getpid(), "digest": digest})
-        yield
-        task.cancel()
 
-    app.router.lifespan_context = lifespan
+    async def stopping() -> None:
+        for task in tasks:
+            task.cancel()
+
+    try:
+        app = create_app(model, config, on_startup=started, on_shutdown=stopping)
+    except Exception as exc:  # noqa: BLE001
+        announce({"error": f"cannot serve the model: {type(exc).__name__}: {exc}"})
+        return 3
     sock = socket.socket(fileno=fd)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     server = uvicorn.Server(uvicorn.Config(
-        app, lifespan="on", log_level="warning", access_log=False,
-        timeout_keep_alive=60, timeout_graceful_shutdown=GRACEFUL_S, backlog=2048,
+        app, lifespan="on", log_level="warning", access_log=False, server_header=False,
+        date_header=False, timeout_keep_alive=60, timeout_graceful_shutdown=GRACEFUL_S,
+        backlog=2048,
     ))
     server.run(sockets=[sock])
     return 0

@@ -114,13 +114,34 @@ class LoadSettings(SuiteSettings):
         description="Per-profile SLOs that replace or add to 'thresholds', e.g. "
                     "[suites.load.profile_thresholds.spike] p95_ms = {fail = 800}.")
     compare_baseline: bool = Field(
-        default=False, description="Serve the baseline the same way and fail a p95 regression.")
+        default=False,
+        description="Serve the baseline too and compare: each of baseline_profiles runs for twice "
+                    "duration_s, in interleaved rounds (candidate, baseline, candidate, ...), and "
+                    "p95_regression fails only when the interval of the difference clears the "
+                    "allowance.")
     baseline_profiles: list[Profile] = Field(
         default_factory=lambda: list(STEADY), description="Profiles run against the baseline too.")
     regression_margin: float = Field(
-        default=0.2, ge=0, description="Candidate p95 may exceed the baseline's by this fraction...")
+        default=0.2, ge=0,
+        description="Candidate p95 may exceed the baseline's by this fraction of it...")
     regression_slack_ms: float = Field(
-        default=2.0, ge=0, description="...plus this many milliseconds (noise floor).")
+        default=0.0, ge=0,
+        description="...plus this many milliseconds. The interval carries the noise; a slack "
+                    "only widens the allowance (a fixed 2 ms hid a 2x regression of a fast model).")
+    round_s: float | None = Field(
+        default=None, gt=0, le=60,
+        description="Length of a measurement round (the unit of the interleaving and of the "
+                    "intervals); default: a tenth of duration_s, within 0.25-1 s.")
+    confidence: float = Field(
+        default=0.95, ge=0.5, le=0.999,
+        description="Confidence of the latency intervals (a two-level bootstrap: rounds, then "
+                    "the requests within them). A latency SLO or a regression is decided only "
+                    "when its interval lies wholly on one side of the level.")
+    extend_runs: int = Field(
+        default=1, ge=0, le=10,
+        description="When a latency SLO's or the regression's interval straddles its level, run "
+                    "that profile again (pooled) up to this many times; still straddling: "
+                    "'inconclusive', warned with the interval.")
     delayed_ack_share: float = Field(
         default=0.5, gt=0, le=1,
         description="Warn when this share of latencies lies within 39-45 ms, three times denser "

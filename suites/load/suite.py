@@ -59,7 +59,17 @@ class LoadSuite(Suite[LoadSettings, LoadResult]):
             (profiles if role == "candidate" else baseline)[profile] = record
         return {"target": result.target, "mode": result.mode, "settings": result.settings,
                 "generators": result.generators, "profiles": profiles,
-                "baseline": baseline or None, "delayed_ack_probe": result.probe}
+                "baseline": baseline or None, "delayed_ack_probe": result.probe,
+                "serving": result.serving,
+                "regressions": {p: _brief(r) for p, r in result.regressions.items()}}
 
     def panels(self, record: SuiteRecord[LoadSettings]) -> list[Panel]:
         return view.panels(record)
+
+
+def _brief(found: dict[str, Any]) -> dict[str, Any]:
+    """A regression as the page shows it (the full record is in the check's details)."""
+    keys = ("decision", "difference", "low", "high", "allowance", "margin", "slack",
+            "confidence", "pairs", "reason")
+    return {**{k: found.get(k) for k in keys},
+            "candidate": found.get("candidate"), "baseline": found.get("baseline")}

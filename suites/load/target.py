@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import numpy as np
@@ -17,6 +17,7 @@ from certify.models import Model
 from certify.models.http import HttpModel, _headers
 from certify.models.isolated import in_process
 from certify.suite import SuiteContext
+from certify.suites.load.app import check_labels
 from certify.suites.load.server import ModelServer
 from certify.suites.load.settings import LoadSettings
 
@@ -31,13 +32,19 @@ class Target:
     expect: str
     headers: dict[str, str]
     server: ModelServer | None = None
+    #: How our server answers (:func:`certify.suites.load.app.check_labels`); {} for a URL.
+    labels: dict[str, Any] = field(default_factory=dict)
 
     def setup(self, bodies: list[str]) -> dict[str, Any]:
+        """The generators' target: ``host`` and ``path``, and ``hosts``, one per server worker
+        (the users are spread over them in turn)."""
         parts = urllib.parse.urlsplit(self.url)
         path = parts.path or "/"
         if parts.query:
             path += "?" + parts.query
-        return {"host": f"{parts.scheme}://{parts.netloc}", "path": path, "bodies": bodies,
+        urls = self.server.urls if self.server is not None else [self.url]
+        hosts = [f"{p.scheme}://{p.netloc}" for p in map(urllib.parse.urlsplit, urls)]
+        return {"host": hosts[0], "hosts": hosts, "path": path, "bodies": bodies,
                 "headers": self.headers, "expect": self.expect}
 
     def public_url(self) -> str:
@@ -73,14 +80,20 @@ def open_target(ctx: SuiteContext[LoadSettings], model: Model, role: str) -> Tar
         remote_allowed(s, url, role)
         return Target(url, "url", spec.request_field, f'"{spec.predictions_field}"',
                       _headers(spec, role))
-    frame = ctx.data.X().head(1)
+    evaluation = ctx.data.X()
+    # One model call per request when the labels can come from the probabilities: proved
+    # here once, on the whole evaluation sample, through the run's (isolated) model.
+    ctx.progress(f"load: checking that the {role}'s labels follow from its probabilities")
+    labels = check_labels(model, evaluation)
+    one_call = labels["calls_per_request"] == 1 and model.predict_proba is not None
+    frame = evaluation.head(1)
     # The server's worker processes are apart from the run already: they get the loaded model.
     server = ModelServer(in_process(model), features=list(frame.columns),
                          dtypes={c: str(frame[c].dtype) for c in frame.columns},
                          workers=s.server_workers, host=s.server_host,
-                         affinity=s.server_cpus, label=role)
+                         labels_from_proba=one_call, affinity=s.server_cpus, label=role)
     server.spawn()
-    return Target(server.url, "served", "instances", '"predictions"', {}, server)
+    return Target(server.url, "served", "instances", '"predictions"', {}, server, labels)
 
 
 def request_bodies(ctx: SuiteContext[LoadSettings],
