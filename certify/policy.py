@@ -175,6 +175,9 @@ class IsolationSpec(_Strict):
     call_timeout_s: float = Field(
         default=300.0, gt=0, description="Longest a single model call may take before the "
         "model's process is stopped (the edge_cases suite uses its own, shorter deadline_s).")
+    threads: int = Field(
+        default=1, ge=1, description="Threads (OpenMP, BLAS) a model's process may use. One "
+        "is fastest for the many small calls of the suites on a machine they share.")
 
 
 class Waiver(_Strict):

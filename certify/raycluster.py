@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import os
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from certify.errors import ModelError
 from certify.models import Model, load_model
@@ -154,3 +156,36 @@ def ship_model(model: Model, spec: ModelSpec | None, base_dir: Path, role: str) 
 def received_model(shipped: Model | ModelReload) -> Model:
     """In a Ray worker: the model that :func:`ship_model` sent."""
     return shipped.load() if isinstance(shipped, ModelReload) else shipped
+
+
+J = TypeVar("J")
+R = TypeVar("R")
+
+
+def run_bounded(ray: Any, submit: Callable[[J], Any], jobs: list[J], *, workers: int,
+                deadline: float, grace_s: float, timed_out: Callable[[J], R],
+                progress: Callable[[int], None] = lambda done: None) -> list[R]:
+    """Ray tasks for ``jobs``, at most ``workers`` in flight (``submit`` starts one and returns
+    its reference). Tasks still running ``grace_s`` after ``deadline`` (``time.time()``) are
+    cancelled, and they and the jobs never started become ``timed_out(job)``. Outcomes in the
+    order the tasks finished; ``progress`` gets the count so far."""
+    pending: dict[Any, J] = {}
+    queue = list(jobs)
+    outcomes: list[R] = []
+    while queue or pending:
+        while queue and len(pending) < workers:
+            job = queue.pop(0)
+            pending[submit(job)] = job
+        left = deadline + grace_s - time.time()
+        done, _ = ray.wait(list(pending), num_returns=1, timeout=max(0.0, left))
+        if not done:
+            for ref, job in pending.items():
+                ray.cancel(ref, force=True)
+                outcomes.append(timed_out(job))
+            outcomes.extend(timed_out(job) for job in queue)
+            break
+        for ref in done:
+            pending.pop(ref)
+            outcomes.append(ray.get(ref))
+            progress(len(outcomes))
+    return outcomes

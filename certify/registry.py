@@ -30,6 +30,8 @@ BUILTIN_SUITES: dict[str, str] = {
     "edge_cases": "certify.suites.edge_cases:EdgeCasesSuite",
     "validation": "certify.suites.validation:ValidationSuite",
     "load": "certify.suites.load:LoadSuite",
+    "explain": "certify.suites.explain:ExplainSuite",
+    "privacy": "certify.suites.privacy:PrivacySuite",
 }
 
 BUILTIN_ADAPTERS: dict[str, str] = {

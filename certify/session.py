@@ -178,7 +178,7 @@ class CertifySession:
             return model
         limits = Limits(memory_mb=isolation.memory_limit_mb or Limits.default_memory_mb(),
                         call_timeout_s=isolation.call_timeout_s)
-        isolated = isolate(model, spec, self.policy.base_dir, role, limits)
+        isolated = isolate(model, spec, self.policy.base_dir, role, limits, isolation.threads)
         self._models.append(isolated)
         return isolated
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -15,9 +16,12 @@ ROOT = Path(__file__).parents[1]
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
     out = tmp_path_factory.mktemp("wheel")
+    # setuptools builds in ./build: a stale one from an older layout would hide a missing module
+    shutil.rmtree(ROOT / "build", ignore_errors=True)
     done = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
          "-w", str(out), str(ROOT)], capture_output=True, text=True, timeout=300)
+    shutil.rmtree(ROOT / "build", ignore_errors=True)
     assert done.returncode == 0, done.stderr
     (path,) = out.glob("pytest_certify-*.whl")
     return zipfile.ZipFile(path)

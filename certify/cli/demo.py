@@ -42,7 +42,18 @@ def main(args: argparse.Namespace) -> ExitCode:
     with console.status("building the demo project (data, baseline, candidate)…"):
         policy, project = build_project(args.dir.resolve(), args.sabotage, only=args.only)
     console.print(f"demo project: {args.dir}  policy: {policy.name}")
-    result = run(policy, seed=args.seed)
+    sabotage = SABOTAGES.get(args.sabotage or "")
+    prestart = None
+    if not args.no_deploy:
+        from certify.deploy.demostep import Prestart
+
+        prestart = Prestart(_write_plan(policy, sabotage))
+    try:
+        result = run(policy, seed=args.seed)
+    except BaseException:
+        if prestart is not None:
+            prestart.discard()
+        raise
     decision = result.verdict.decision.value
     style = {"CERTIFIED": "bold green", "REJECTED": "bold red"}.get(decision, "bold yellow")
     console.print(f"\nverdict: [{style}]{decision}[/]")
@@ -67,27 +78,38 @@ def main(args: argparse.Namespace) -> ExitCode:
                           f"{candidate.parent.parent / 'keys'} --artifact {candidate} "
                           f"--policy {policy}", highlight=False, soft_wrap=True)
     deployed = True
-    if result.verdict.certified and not args.no_deploy:
-        deployed = _deploy(console, policy, result, SABOTAGES.get(args.sabotage or ""))
-    if args.sabotage:
-        sabotage = SABOTAGES[args.sabotage]
+    if prestart is not None and result.verdict.certified:
+        prestart.join()
+        deployed = _deploy(console, policy, result, sabotage)
+    elif prestart is not None:
+        prestart.discard()
+    if sabotage is not None:
         console.print(f"(sabotage '{args.sabotage}' is expected to be {sabotage.outcome} by "
                       f"{sabotage.expect_reason})", markup=False, highlight=False)
     return ExitCode.OK if result.verdict.certified and deployed else ExitCode.FAILED
 
 
+def _write_plan(policy: Path, sabotage: Any) -> Path:
+    """The demo's deploy.toml beside the policy (the residency sabotage's names another
+    region)."""
+    from certify.demo import render_policy
+    from certify.deploy.demostep import demo_plan
+
+    plan_path = policy.parent / "deploy.toml"
+    region = sabotage.cloud_region if sabotage is not None else "eu-west-1"
+    plan_path.write_text(render_policy(demo_plan(policy=policy.name, cloud_region=region)))
+    return plan_path
+
+
 def _deploy(console: Any, policy: Path, result: Any, sabotage: Any) -> bool:
     """The deploy step of the demo: adopt the baseline, roll the candidate out on the embedded
     on-prem target, render the cloud manifests (dry run), stop the serving. True when promoted."""
-    from certify.demo import render_policy
-    from certify.deploy.demostep import demo_plan, run_demo_deploy
+    from certify.deploy.demostep import run_demo_deploy
     from certify.deploy.errors import DeployError
     from certify.policy import load_policy
 
     root = policy.parent
     plan_path = root / "deploy.toml"
-    region = sabotage.cloud_region if sabotage is not None else "eu-west-1"
-    plan_path.write_text(render_policy(demo_plan(policy=policy.name, cloud_region=region)))
     loaded = load_policy(policy, check_files=False)
     candidate = loaded.resolve(loaded.candidate.path or "")
     baseline = loaded.resolve(loaded.baseline.path or "") if loaded.baseline else None

@@ -336,3 +336,48 @@ def load_sabotage(kind: str, fitted: Any, **options: Any) -> Any:
     model.classes_ = fitted.classes_
     model.feature_names_in_ = [str(c) for c in fitted.feature_names_in_]
     return model
+
+
+def leaky_model() -> Any:
+    """The ``leaky`` sabotage: an unpruned random forest (fully grown trees, one row per leaf) on
+    the demo's preprocessing. As accurate as the honest candidate on new rows, it is near-certain
+    of every training row's label: a membership attack tells them apart. (The clip keeps absurd
+    inputs such as 1e300 finite in the forest's float32: the sabotage is memorisation, not a
+    crash.)"""
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    return Pipeline([("prep", preprocessor()),
+                     ("clip", FunctionTransformer(np.clip, kw_args={"a_min": -1e6,
+                                                                    "a_max": 1e6})),
+                     ("clf", RandomForestClassifier(n_estimators=100, random_state=SEED,
+                                                    n_jobs=1))])
+
+
+def shortcut_model(reference: Any, *, bias: float = 0.12) -> Any:
+    """The ``shortcut`` sabotage: the demo's boosted pipeline, also given ``sex``, fitted on
+    historical labels biased by sex (a share ``bias`` of men's good loans recorded as defaults,
+    the same share of women's defaults recorded as good). About as accurate as the real
+    candidate on unbiased evaluation data, but it leans on ``sex``."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+    from threadpoolctl import threadpool_limits
+
+    biased = reference.copy()
+    rng = np.random.default_rng(SEED + 2)
+    male = (biased["sex"] == "male").to_numpy()
+    y = biased[TARGET].to_numpy().copy()
+    draw = rng.random(len(y)) < bias
+    y[male & (y == 0) & draw] = 1
+    y[~male & (y == 1) & draw] = 0
+    model = Pipeline([
+        ("prep", ColumnTransformer([("base", preprocessor(), FEATURES),
+                                    ("sex", OneHotEncoder(handle_unknown="ignore"), ["sex"])])),
+        ("clf", HistGradientBoostingClassifier(max_iter=150, learning_rate=0.08,
+                                               max_leaf_nodes=15, random_state=SEED)),
+    ])
+    with threadpool_limits(1):
+        return model.fit(biased[FEATURES], y)

@@ -119,6 +119,10 @@ EDGE_CASES_DEMO: dict[str, Any] = {"max_examples": 30, "deadline_s": 5.0, "on_na
                                    "invariant": ["sex"]}
 
 
+#: The demo's [suites.explain] section: exact tree and linear explainers, 100 rows.
+EXPLAIN_DEMO: dict[str, Any] = {"sample_size": 100, "background_size": 40}
+
+
 def _edge_case(kind: str) -> Callable[[DemoProject], None]:
     """A candidate broken in one edge-case way (certify/demo/models.py)."""
 
@@ -142,6 +146,23 @@ def _slow(project: DemoProject) -> None:
     from certify.demo.models import load_sabotage  # scikit-learn: only a sabotage needs it
 
     project.candidate = load_sabotage("slow", project.candidate, delay_s=0.03)
+
+
+def _leaky(project: DemoProject) -> None:
+    """A candidate that memorises its training rows: an unpruned random forest."""
+    from certify.demo.models import leaky_model  # scikit-learn: only a sabotage needs it
+
+    project.candidate = leaky_model().fit(project.reference[FEATURES],
+                                          project.reference[TARGET])
+    project.expect = "REJECTED"
+
+
+def _shortcut(project: DemoProject) -> None:
+    """A candidate trained on labels biased by sex, that leans on sex."""
+    from certify.demo.models import shortcut_model  # scikit-learn: only a sabotage needs it
+
+    project.candidate = shortcut_model(project.reference)
+    project.expect = "REJECTED"
 
 
 def _certified_as_is(project: DemoProject) -> None:
@@ -176,6 +197,12 @@ SABOTAGES: dict[str, Sabotage] = {
     "hang": Sabotage("a candidate that stalls for 30 s on impossible values (negative, or ten "
                      "times the largest seen)",
                      _edge_case("hang"), "edge_cases::deadline"),
+    "leaky": Sabotage("a candidate that memorises its training rows (an unpruned random forest): "
+                      "as accurate on new rows, but a membership attack tells the rows it was "
+                      "trained on apart", _leaky, "privacy::membership_advantage"),
+    "shortcut": Sabotage("a candidate trained on historical labels biased by sex, that leans on "
+                         "sex (the demo also declares the output invariant to sex)", _shortcut,
+                         "explain::protected_use[sex]"),
     "monotonic": Sabotage("a candidate whose risk drops at 3+ late payments, against a declared "
                           "monotonic constraint", _edge_case("monotonic"),
                           "edge_cases::monotonic[late_payments]"),
@@ -240,7 +267,8 @@ def demo_key_pair(root: Path) -> str:
 
 
 #: Every suite the demo's policy enables.
-DEMO_SUITES = ("quality", "adversarial", "drift", "edge_cases", "validation", "load")
+DEMO_SUITES = ("quality", "adversarial", "drift", "edge_cases", "validation", "load", "explain",
+               "privacy")
 
 
 def build_project(root: Path, sabotage: str | None = None, *, suites: dict[str, Any] | None = None,
@@ -299,6 +327,8 @@ def build_project(root: Path, sabotage: str | None = None, *, suites: dict[str, 
             "edge_cases": dict(EDGE_CASES_DEMO),
             "validation": {"sample_size": 1000},
             "load": dict(LOAD_DEMO),
+            "explain": dict(EXPLAIN_DEMO),
+            "privacy": {"membership": {"advantage_fail": 0.15}},
             **(suites or {}),
         },
     }

@@ -72,7 +72,13 @@ def serve(calls: Connection, answers: Connection, spec: Any, base_dir: Any, role
     os.setsid()  # its own process group: stopping it stops what it started too
     sys.path[:] = list(path)
     if threads:
+        # The fork server loaded the numeric libraries already, so their thread pools are
+        # limited now, not through the environment: a model answering one call at a time gains
+        # nothing from OpenMP threads that fight the run's other work for the cores.
         os.environ["OMP_NUM_THREADS"] = str(threads)
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=threads)
     try:
         from certify.models import load_model
 
