@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from certify.models import Model
-from certify.raycluster import ensure_ray, ray_available, ship_model
+from certify.raycluster import ensure_ray, ray_available, run_bounded, ship_model
 from certify.suite import SuiteContext
 from certify.suites.adversarial import probe
 from certify.suites.adversarial.artifacts import write_artifacts
@@ -154,24 +154,13 @@ def _on_ray(ctx: SuiteContext[AdversarialSettings], jobs: list[ShardJob],
             for role in {j.role for j in jobs}}
     workers = s.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
     deadline = time.time() + s.max_seconds
-    pending: dict[Any, ShardJob] = {}
-    queue = list(jobs)
-    outcomes: list[ShardOutcome] = []
-    while queue or pending:
-        while queue and len(pending) < workers:
-            job = queue.pop(0)
-            job.deadline = deadline
-            pending[remote.remote(job, refs[job.role])] = job
-        left = deadline + RAY_GRACE_S - time.time()
-        done, _ = ray.wait(list(pending), num_returns=1, timeout=max(0.0, left))
-        if not done:
-            for ref, job in pending.items():
-                ray.cancel(ref, force=True)
-                outcomes.append(ShardOutcome.of(job, "time"))
-            outcomes.extend(ShardOutcome.of(job, "time") for job in queue)
-            break
-        for ref in done:
-            pending.pop(ref)
-            outcomes.append(ray.get(ref))
-            ctx.progress(f"adversarial: {len(outcomes)}/{len(jobs)} shards attacked (Ray)")
+
+    def submit(job: ShardJob) -> Any:
+        job.deadline = deadline
+        return remote.remote(job, refs[job.role])
+
+    outcomes = run_bounded(
+        ray, submit, jobs, workers=workers, deadline=deadline, grace_s=RAY_GRACE_S,
+        timed_out=lambda job: ShardOutcome.of(job, "time"),
+        progress=lambda n: ctx.progress(f"adversarial: {n}/{len(jobs)} shards attacked (Ray)"))
     return outcomes, workers
