@@ -44,7 +44,8 @@ def main(args: argparse.Namespace) -> ExitCode:
     console.print(f"demo project: {args.dir}  policy: {policy.name}")
     sabotage = SABOTAGES.get(args.sabotage or "")
     prestart = None
-    if not args.no_deploy:
+    # a sabotage the certification must reject never reaches the deploy: nothing to start
+    if not args.no_deploy and (sabotage is None or sabotage.outcome != "REJECTED"):
         from certify.deploy.demostep import Prestart
 
         prestart = Prestart(_write_plan(policy, sabotage))
@@ -78,8 +79,11 @@ def main(args: argparse.Namespace) -> ExitCode:
                           f"{candidate.parent.parent / 'keys'} --artifact {candidate} "
                           f"--policy {policy}", highlight=False, soft_wrap=True)
     deployed = True
-    if prestart is not None and result.verdict.certified:
-        prestart.join()
+    if result.verdict.certified and not args.no_deploy:
+        if prestart is not None:
+            prestart.join()
+        else:  # a sabotage that should have been rejected was not: the deploy writes its plan
+            _write_plan(policy, sabotage)
         deployed = _deploy(console, policy, result, sabotage)
     elif prestart is not None:
         prestart.discard()
