@@ -27,7 +27,7 @@ def test_an_honest_model_is_certified_under_the_default_policy(tmp_path: Path, n
            if e["status"] in ("failed", "errored", "skipped")}
     assert decision == "CERTIFIED" and not bad, bad
     suites = {cid.split("::")[0] for cid in evidence}
-    expected = {"quality", "drift", "validation", "edge_cases", "load"}
+    expected = {"quality", "drift", "validation", "edge_cases", "load", "explain", "privacy"}
     if member.task == "classification":
         expected.add("adversarial")
     assert expected <= suites

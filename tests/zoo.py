@@ -54,7 +54,7 @@ def preprocessor(columns: list[str]) -> Any:
     categorical = [c for c in [*CATEGORICAL, "region"] if c in columns]
     return ColumnTransformer([
         ("num", StandardScaler(), numeric),
-        ("cat", OneHotEncoder(handle_unknown="ignore"), categorical),
+        ("cat", OneHotEncoder(handle_unknown="ignore", sparse_output=False), categorical),
     ])
 
 
@@ -68,12 +68,10 @@ def boosted(columns: list[str], *, monotonic: bool = False, regression: bool = F
     kwargs: dict[str, Any] = {"max_iter": 120, "learning_rate": 0.08, "max_leaf_nodes": 15,
                               "random_state": 7}
     if monotonic:
-        # numeric columns come first out of the ColumnTransformer, in NUMERIC order
-        n_out = len(numeric) + 64  # generous: trailing one-hot columns are unconstrained
-        cst = [0] * n_out
-        for column, direction in MONOTONIC.items():
-            cst[numeric.index(column)] = 1 if direction == "increasing" else -1
-        kwargs["monotonic_cst"] = cst
+        # by the ColumnTransformer's output names; the one-hot columns stay unconstrained
+        prep.set_output(transform="pandas")
+        kwargs["monotonic_cst"] = {f"num__{column}": 1 if direction == "increasing" else -1
+                                   for column, direction in MONOTONIC.items() if column in numeric}
     model = HistGradientBoostingRegressor(**kwargs) if regression \
         else HistGradientBoostingClassifier(**kwargs)
     return Pipeline([("prep", prep), ("model", model)])
@@ -147,8 +145,10 @@ def _imbalanced(seed: int, strict: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def _string_labels(seed: int, strict: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
     ref, ev = _credit_data(seed, strict)
+    # "defaulted" sorts last: the positive class, as the monotonic constraints of the strict
+    # models assume (scikit-learn constrains the probability of ``classes_[1]``)
     for frame in (ref, ev):
-        frame[TARGET] = np.where(frame[TARGET] == 1, "default", "repaid")
+        frame[TARGET] = np.where(frame[TARGET] == 1, "defaulted", "current")
     return ref, ev
 
 
@@ -207,7 +207,8 @@ def default_suites(task: str, slo_ms: dict[str, float]) -> dict[str, Any]:
     """Every suite that applies, with its default settings; load SLOs from ``slo_ms``."""
     suites: dict[str, Any] = {"quality": {}, "drift": {}, "validation": {}, "edge_cases": {},
                               "load": {"thresholds": {f"{k}_ms": {"fail": v}
-                                                      for k, v in slo_ms.items()}}}
+                                                      for k, v in slo_ms.items()}},
+                              "explain": {}, "privacy": {}}
     if task == "classification":
         suites["adversarial"] = {}
     return suites

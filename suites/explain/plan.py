@@ -74,10 +74,31 @@ def tree_explainer(final: Any, background: np.ndarray, output: str) -> Any:
         warnings.simplefilter("ignore")
         explainer = shap.TreeExplainer(final, data=background,
                                        feature_perturbation="interventional", model_output=output)
+    float32_thresholds(explainer)
     if len(_TREE_EXPLAINERS) >= 4:
         _TREE_EXPLAINERS.pop(next(iter(_TREE_EXPLAINERS)))
     _TREE_EXPLAINERS[key] = (final, background.copy(), explainer)
     return explainer
+
+
+def float32_thresholds(explainer: Any) -> None:
+    """For a model that compares float32 inputs with float64 thresholds (scikit-learn's trees:
+    ``float32(x) <= t``), every threshold replaced by the largest float32 at or below it: the
+    same branch for every float32 input, and a value SHAP's float32 comparison keeps as it is.
+
+    Without this, two trees of a forest whose thresholds fall in the same float32 gap cannot
+    both be honoured by moving the input (see :func:`snapped`): measured on a 60-tree random
+    forest, a row's values missed its output by 1/60 of a leaf's difference (additivity error
+    0.009). A model whose thresholds are float32 already (XGBoost) is left as it is."""
+    model = explainer.model
+    if np.dtype(getattr(model, "input_dtype", np.float64)) != np.float32:
+        return
+    t64 = np.asarray(model.thresholds, dtype=np.float64)
+    t32 = t64.astype(np.float32)
+    below = np.where(t32.astype(np.float64) > t64, np.nextafter(t32, np.float32(-np.inf)), t32)
+    internal = np.asarray(model.children_left) >= 0
+    model.thresholds = np.where(internal, below.astype(np.float64), t64).astype(
+        model.thresholds.dtype)
 
 
 def snapped(explainer: Any, cols: np.ndarray) -> np.ndarray:
