@@ -9,8 +9,11 @@ cluster instead.
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from certify.errors import ModelError
+from certify.jsonsafe import one_line
 from certify.models import Model, load_model
 from certify.models.isolated import in_process
 from certify.policy import ModelSpec
@@ -39,6 +43,14 @@ def local_only() -> None:
         vars(constants)["ENABLE_RAY_CLUSTER"] = False
 
 
+#: Held while Ray starts in this process: a suite that needs Ray while :func:`prestart` is still
+#: starting it waits for that start instead of beginning a second one.
+_INIT_LOCK = threading.Lock()
+_PRESTART: threading.Thread | None = None
+_STARTED = threading.Event()  # the background start has finished (well or not)
+_JOIN: Callable[[], str | None] | None = None  # see join_cluster
+
+
 def ensure_ray(address: str | None = None, *, num_cpus: int | None = None) -> Any:
     """Initialise Ray once per process and return the ``ray`` module.
 
@@ -46,12 +58,53 @@ def ensure_ray(address: str | None = None, *, num_cpus: int | None = None) -> An
     existing cluster instead (what that exposes is the cluster's own configuration).
     """
     address = address or os.environ.get("RAY_ADDRESS")
+    joined = None
+    if not address and _JOIN is not None:
+        address = joined = _JOIN()
     if not address:
         local_only()
     import ray
 
-    if ray.is_initialized():
-        return ray
+    with _INIT_LOCK:
+        if not ray.is_initialized():
+            try:
+                _init(ray, address, num_cpus)
+            except Exception as exc:  # noqa: BLE001 - joining is a saving, not a requirement
+                if not joined:
+                    raise
+                logging.getLogger(__name__).warning(
+                    "could not join the Ray cluster at %s (%s); starting a local one",
+                    joined, one_line(exc))
+                ray.shutdown()
+                local_only()
+                _init(ray, None, num_cpus)
+    return ray
+
+
+def join_cluster(address: Callable[[], str | None]) -> None:
+    """This process's suites join the cluster at ``address()`` instead of starting a Ray of
+    their own (a policy's ``ray_address`` and ``RAY_ADDRESS`` still come first). ``address``
+    may wait for a start under way; when it returns None the local Ray starts as usual. The
+    demo passes its deploy target's embedded Ray, started in the background, so that one Ray
+    start serves both the certification and the deploy. Undone by :func:`leave_cluster`."""
+    global _JOIN
+    _JOIN = address
+
+
+def leave_cluster() -> None:
+    """Disconnect from a cluster joined through :func:`join_cluster` (its actors and tasks of
+    this driver end; the cluster runs on) and start locally again from now on."""
+    global _JOIN
+    if _JOIN is None:
+        return
+    _JOIN = None
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        with _INIT_LOCK:
+            ray.shutdown()
+
+
+def _init(ray: Any, address: str | None, num_cpus: int | None) -> None:
     if address:
         ray.init(address=address, include_dashboard=False, log_to_driver=False,
                  ignore_reinit_error=True)
@@ -76,7 +129,47 @@ def ensure_ray(address: str | None = None, *, num_cpus: int | None = None) -> An
                 ray.shutdown()
                 if attempt == 2 or "timed out during startup" not in str(exc):
                     raise
-    return ray
+
+
+class _BackgroundStartNote(logging.Filter):
+    """Drops Ray's note that a start from a thread other than the main one sets no SIGTERM
+    handler: :func:`prestart` sets the same handler from the main thread itself."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("SIGTERM handler is not set")
+
+
+def prestart() -> None:
+    """Start this process's local Ray in the background (once), so that its start-up (10-20 s
+    of mostly CPU on two cores: GCS, raylet, agents, the first workers) overlaps with the suites
+    that run before the first one that needs Ray; that suite's :func:`ensure_ray` waits for the
+    start under way. Only for the local Ray: joining a cluster (``RAY_ADDRESS``) is checked and
+    done by the suite itself. A failed start is forgotten here: the suite's own
+    :func:`ensure_ray` tries again and reports what goes wrong."""
+    global _PRESTART
+    if os.environ.get("RAY_ADDRESS") or _JOIN is not None or _PRESTART is not None:
+        return
+    # what ray.init does from the main thread: SIGTERM ends the process through its exit
+    # handlers (which stop the local Ray and remove its folder)
+    if (threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL):
+        signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(signum))
+    logging.getLogger("ray._private.worker").addFilter(_BackgroundStartNote())
+
+    def start() -> None:
+        try:
+            ensure_ray()
+        except Exception:  # noqa: BLE001 - the suite that needs Ray starts it and says why
+            _STARTED.set()
+            return
+        _STARTED.set()
+        # Ray's processes are tied to the thread that started them (Linux's parent-death
+        # signal follows the thread, not the process): this thread lives as long as the
+        # process does, or they would all be killed the moment it returned.
+        threading.Event().wait()
+
+    _PRESTART = threading.Thread(target=start, name="certify-ray-prestart", daemon=True)
+    _PRESTART.start()
 
 
 def _private_temp_dir() -> Path:
@@ -91,6 +184,8 @@ def _private_temp_dir() -> Path:
     path.mkdir(mode=0o700, exist_ok=True)
 
     def cleanup() -> None:
+        if _PRESTART is not None and _PRESTART is not threading.current_thread():
+            _STARTED.wait(timeout=120)  # a start under way finishes before it is stopped
         ray = sys.modules.get("ray")
         if ray is not None and ray.is_initialized():
             ray.shutdown()

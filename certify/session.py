@@ -6,6 +6,7 @@ pytest; tests drive it directly with :meth:`CertifySession.run_all`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -168,6 +169,11 @@ class CertifySession:
                 state.checks = [suite.check("plan", lambda _r: Outcome(status=Status.ERRORED,
                                                                       reason="planning failed"))]
             self.suites[name] = state
+        for state in self.suites.values():
+            if state.error is None:
+                # optional: a suite meets the same problem in its run, where it is reported
+                with contextlib.suppress(Exception):
+                    state.suite.prepare(state.ctx)
 
     def _load_model(self, spec: ModelSpec, role: str) -> Model:
         """Load a model; an in-process one answers from its own worker process unless the policy

@@ -149,6 +149,13 @@ class Suite(abc.ABC, Generic[S, R]):
     def run(self, ctx: SuiteContext[S]) -> R:
         """Do the expensive work once; the result is passed to every check function."""
 
+    def prepare(self, ctx: SuiteContext[S]) -> None:
+        """Begin, in the background, slow preparations that change no result (optional):
+        called once for every planned suite at the end of the session's set-up, before any
+        suite runs, so that they overlap with the suites that run first (the load suite starts
+        the local Ray here). Must return at once; an exception is ignored (the suite meets the
+        same problem in :meth:`run`, where it is reported)."""
+
     def report_data(self, ctx: SuiteContext[S], result: R) -> dict[str, Any]:
         """JSON-able data for the report's pictures (charts, tables). Optional."""
         return {}

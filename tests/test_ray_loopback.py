@@ -57,3 +57,45 @@ def test_a_load_run_listens_on_loopback_only(tmp_path: Path) -> None:
     assert {n["NodeManagerAddress"] for n in ray.nodes()} == {"127.0.0.1"}
     result = session.finish()
     assert result.report_path.is_file()
+
+
+_PRESTART = """
+import os, sys, threading, time
+import psutil
+from certify import raycluster
+
+raycluster.prestart()
+assert "certify-ray-prestart" in [t.name for t in threading.enumerate()]
+ray = raycluster.ensure_ray()  # waits for the start under way
+time.sleep(2)  # well after the background start returned
+
+@ray.remote
+class Echo:
+    def pid(self):
+        return os.getpid()
+
+echo = Echo.remote()
+assert ray.get(echo.pid.remote(), timeout=60) != os.getpid()
+gcs = [p for p in psutil.Process().children(recursive=True) if p.name() == "gcs_server"]
+print("gcs", len(gcs), "pid", os.getpid())
+"""
+
+
+@pytest.mark.slow
+def test_ray_started_in_the_background_is_the_one_the_suites_use(tmp_path: Path) -> None:
+    """The local Ray that the load suite starts ahead (raycluster.prestart) serves the suites
+    after the thread that started it has finished starting: its processes are tied to that
+    thread, and a first version that let the thread end lost the whole cluster. One Ray only,
+    its folder gone when the process ends."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", _PRESTART], capture_output=True, text=True,
+                          timeout=240, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    words = proc.stdout.split()
+    assert words[:2] == ["gcs", "1"], proc.stdout
+    pid = words[words.index("pid") + 1]
+    import tempfile
+
+    assert not (Path(tempfile.gettempdir()) / f"certify-ray-{pid}").exists()

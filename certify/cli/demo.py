@@ -37,6 +37,7 @@ def main(args: argparse.Namespace) -> ExitCode:
 
     from certify.api import run
     from certify.demo import SABOTAGES, build_project
+    from certify.raycluster import join_cluster, leave_cluster
 
     console = Console(stderr=True, soft_wrap=True)  # paths and commands stay copy-pasteable
     with console.status("building the demo project (data, baseline, candidate)…"):
@@ -49,12 +50,15 @@ def main(args: argparse.Namespace) -> ExitCode:
         from certify.deploy.demostep import Prestart
 
         prestart = Prestart(_write_plan(policy, sabotage))
+        join_cluster(prestart.address)  # the suites' Ray is the deploy target's: one start
     try:
         result = run(policy, seed=args.seed)
     except BaseException:
         if prestart is not None:
+            leave_cluster()
             prestart.discard()
         raise
+    leave_cluster()
     decision = result.verdict.decision.value
     style = {"CERTIFIED": "bold green", "REJECTED": "bold red"}.get(decision, "bold yellow")
     console.print(f"\nverdict: [{style}]{decision}[/]")

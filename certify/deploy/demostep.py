@@ -6,6 +6,7 @@ manifests (a dry run), and stop the embedded serving, whatever happened."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import threading
 from collections.abc import Callable
@@ -78,18 +79,20 @@ def run_demo_deploy(plan_path: Path, certificate: Path, trust: Path, baseline: P
 class Prestart:
     """The on-prem target's embedded Ray, started in the background while the certification
     runs (the demo's cores are half idle then): the deploy finds it running and uses it, which
-    takes its start-up (10-15 s on two cores) off the demo's wall time. A plan that does not
-    load (residency) starts nothing: the deploy refuses it as before."""
+    takes its start-up (10-15 s on two cores) off the demo's wall time; the certification's
+    suites join it too (:meth:`address`), and the deploy's imports are done here as well. A
+    plan that does not load (residency) starts nothing: the deploy refuses it as before."""
 
     def __init__(self, plan_path: Path) -> None:
         self.plan_path = plan_path
         self.error: BaseException | None = None
+        self._cluster = threading.Event()  # the cluster's start has ended (well or not)
         self._thread = threading.Thread(target=self._start, name="certify-demo-prestart",
                                         daemon=True)
         self._thread.start()
 
     def _start(self) -> None:
-        from certify.deploy.targets.raylocal import ensure_cluster
+        from certify.deploy.targets.raylocal import driver_env, ensure_cluster
 
         try:
             plan = load_plan(self.plan_path)
@@ -98,11 +101,47 @@ class Prestart:
                     continue
                 ensure_cluster(plan.state, name, address=None, num_cpus=spec.num_cpus,
                                timeout_s=plan.timeouts.start_s, start=True)
+            # how this process talks to it (Ray reads it when first imported, just below)
+            driver_env()
         except BaseException as exc:  # noqa: BLE001 - the deploy step meets and reports it
             self.error = exc
+            return
+        finally:
+            self._cluster.set()
+        # The deploy's own imports and its registry's empty database (8-9 s of CPU on two
+        # cores), here while the certification leaves a core idle, not on the deploy's path.
+        with contextlib.suppress(Exception):  # the deploy does it again and says why
+            from ray import serve  # noqa: F401
+
+            from certify.deploy.registry import Registry
+
+            registry = Registry(plan)
+            if registry.embedded:
+                registry.client  # noqa: B018 - its database created (empty) now
 
     def join(self) -> None:
         self._thread.join()
+
+    def address(self) -> str | None:
+        """The address of the first embedded cluster, once started (waits for the start under
+        way), with this process set to talk to it; None when it did not start. The demo's
+        certification joins it (:func:`certify.raycluster.join_cluster`): one Ray start on two
+        cores instead of two at once."""
+        from certify.deploy.targets.raylocal import driver_env, load_info, running
+
+        self._cluster.wait()
+        if self.error is not None:
+            return None
+        try:
+            plan = load_plan(self.plan_path)
+        except DeployError:
+            return None
+        for name in plan.ray_targets():
+            info = load_info(plan.state, name)
+            if info is not None and info.embedded and running(info):
+                driver_env()
+                return info.address
+        return None
 
     def discard(self) -> None:
         """No deploy after all (not certified): stop what was started."""

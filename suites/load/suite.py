@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
+from certify.raycluster import prestart
 from certify.suite import CheckSpec, Suite, SuiteContext, SuiteRecord
 from certify.suites.load import checks, engine, view
 from certify.suites.load.result import LoadResult
@@ -45,6 +46,13 @@ class LoadSuite(Suite[LoadSettings, LoadResult]):
         specs.append(self.check("delayed_ack", partial(checks.delayed_ack, s=s), required=False,
                                 description="latencies clustered around 40 ms (TCP delayed ACK)"))
         return specs
+
+    def prepare(self, ctx: SuiteContext[LoadSettings]) -> None:
+        """The local Ray (the generators' home) starts in the background now, so its start-up
+        overlaps with the suites that run before this one. A cluster named by ``ray_address``
+        or ``RAY_ADDRESS`` is checked and joined when the suite runs, as before."""
+        if ctx.settings.ray_address is None:
+            prestart()
 
     def run(self, ctx: SuiteContext[LoadSettings]) -> LoadResult:
         return engine.run(ctx)
