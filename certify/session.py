@@ -173,7 +173,7 @@ class CertifySession:
             if state.error is None:
                 # optional: a suite meets the same problem in its run, where it is reported
                 with contextlib.suppress(Exception):
-                    state.suite.prepare(state.ctx)
+                    state.suite.warm_up(state.ctx)
 
     def _load_model(self, spec: ModelSpec, role: str) -> Model:
         """Load a model; an in-process one answers from its own worker process unless the policy

@@ -149,7 +149,7 @@ class Suite(abc.ABC, Generic[S, R]):
     def run(self, ctx: SuiteContext[S]) -> R:
         """Do the expensive work once; the result is passed to every check function."""
 
-    def prepare(self, ctx: SuiteContext[S]) -> None:
+    def warm_up(self, ctx: SuiteContext[S]) -> None:
         """Begin, in the background, slow preparations that change no result (optional):
         called once for every planned suite at the end of the session's set-up, before any
         suite runs, so that they overlap with the suites that run first (the load suite starts

@@ -119,6 +119,7 @@ from collections.abc import Callable
 from typing import Any
 
 from certify.evidence import Outcome
+from certify.raycluster import prestart
 from certify.suite import CheckSpec, Suite, SuiteContext, SuiteRecord
 from certify.suites.adversarial import checks, engine, plan, results, view
 from certify.suites.adversarial.plan import Prepared
@@ -168,6 +169,12 @@ class AdversarialSuite(Suite[AdversarialSettings, AdversarialResult]):
                                     description=f"candidate robust accuracy vs the baseline's, same rows "
                                                 f"and threat model (margin {s.margin})"))
         return specs
+
+    def warm_up(self, ctx: SuiteContext[AdversarialSettings]) -> None:
+        """With ``executor = "ray"`` the local Ray starts in the background now (see
+        :func:`certify.raycluster.prestart`), overlapping with the suites before this one."""
+        if ctx.settings.executor == "ray":
+            prestart()
 
     def run(self, ctx: SuiteContext[AdversarialSettings]) -> AdversarialResult:
         return engine.run(ctx, self.prepare(ctx))

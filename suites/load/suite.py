@@ -47,7 +47,7 @@ class LoadSuite(Suite[LoadSettings, LoadResult]):
                                 description="latencies clustered around 40 ms (TCP delayed ACK)"))
         return specs
 
-    def prepare(self, ctx: SuiteContext[LoadSettings]) -> None:
+    def warm_up(self, ctx: SuiteContext[LoadSettings]) -> None:
         """The local Ray (the generators' home) starts in the background now, so its start-up
         overlaps with the suites that run before this one. A cluster named by ``ray_address``
         or ``RAY_ADDRESS`` is checked and joined when the suite runs, as before."""
