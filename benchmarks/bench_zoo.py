@@ -28,9 +28,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-#: Checks besides the sabotage's own that may fail with it, because the demo declares the same
-#: fault twice (its policy says the output must not depend on sex).
-ALSO = {"shortcut": {"edge_cases::invariant[sex]"}}
+#: Checks besides the sabotage's own that may fail with it because they see the same fault:
+#: the demo's policy says the output must not depend on sex (shortcut); a forest that memorises
+#: its training rows (the reference) scores them far more confidently than new rows, which the
+#: prediction drift test sees (leaky: KS 0.20 on the scores, where honest models stay under its
+#: prediction_min_effect of 0.1).
+ALSO = {"shortcut": {"edge_cases::invariant[sex]"}, "leaky": {"drift::prediction[scores]"}}
 
 
 def zoo(seeds: list[int], strict: bool, members: list[str] | None, root: Path) -> list[dict[str, Any]]:
