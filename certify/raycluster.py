@@ -63,9 +63,9 @@ def ensure_ray(address: str | None = None, *, num_cpus: int | None = None) -> An
         address = joined = _JOIN()
     if not address:
         local_only()
-    import ray
+    with _INIT_LOCK:  # the import too: a thread must never see a half-imported ray
+        import ray
 
-    with _INIT_LOCK:
         if not ray.is_initialized():
             try:
                 _init(ray, address, num_cpus)
@@ -160,9 +160,9 @@ def prestart() -> None:
         try:
             ensure_ray()
         except Exception:  # noqa: BLE001 - the suite that needs Ray starts it and says why
-            _STARTED.set()
             return
-        _STARTED.set()
+        finally:
+            _STARTED.set()
         # Ray's processes are tied to the thread that started them (Linux's parent-death
         # signal follows the thread, not the process): this thread lives as long as the
         # process does, or they would all be killed the moment it returned.

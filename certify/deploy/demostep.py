@@ -103,16 +103,18 @@ class Prestart:
                                timeout_s=plan.timeouts.start_s, start=True)
             # how this process talks to it (Ray reads it when first imported, just below)
             driver_env()
+            # Ray and Serve imported whole before the suites may import Ray from another
+            # thread (two threads importing it at once: "partially initialized module 'ray'")
+            with contextlib.suppress(Exception):  # the deploy imports them again and says why
+                from ray import serve  # noqa: F401
         except BaseException as exc:  # noqa: BLE001 - the deploy step meets and reports it
             self.error = exc
             return
         finally:
             self._cluster.set()
-        # The deploy's own imports and its registry's empty database (8-9 s of CPU on two
-        # cores), here while the certification leaves a core idle, not on the deploy's path.
+        # The registry's empty database (4 s of CPU on two cores), here while the certification
+        # leaves a core idle, not on the deploy's path.
         with contextlib.suppress(Exception):  # the deploy does it again and says why
-            from ray import serve  # noqa: F401
-
             from certify.deploy.registry import Registry
 
             registry = Registry(plan)
