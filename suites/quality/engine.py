@@ -16,6 +16,7 @@ from certify.errors import ConfigError
 from certify.evidence import Direction
 from certify.models import Model
 from certify.suite import SuiteContext
+from certify.suites.quality.bootstrap import counts, resampled
 from certify.suites.quality.settings import QualitySettings
 
 #: metric -> (direction, needs probabilities)
@@ -148,6 +149,15 @@ class _Scorer:
         proba = sc.proba[rows] if sc.proba is not None else None
         return metric_value(name, self.y[rows], sc.pred[rows], proba, sc.classes, self.positive)
 
+    def resampled(self, sc: ModelScores, name: str, idx: np.ndarray,
+                  weights: np.ndarray) -> np.ndarray:
+        """``name`` on each resample: the rows of ``idx``, whose counts are ``weights``."""
+        fast = resampled(name, weights, self.y, sc.pred, sc.proba, sc.classes, self.positive,
+                         self.value(sc, name))
+        if fast is not None:
+            return fast
+        return np.array([self.value(sc, name, rows) for rows in idx])
+
     def ci(self, samples: np.ndarray) -> tuple[float, float]:
         kept = samples[np.isfinite(samples)]
         if not len(kept):
@@ -161,13 +171,14 @@ def _metrics(ctx: SuiteContext[QualitySettings], names: list[str], scorer: _Scor
     n = len(scorer.y)
     rng = np.random.default_rng(ctx.seed)
     idx = rng.integers(0, n, size=(ctx.settings.bootstrap, n))
+    weights = counts(idx, n)
     results: dict[str, MetricResult] = {}
     for name in names:
         ctx.progress(f"quality: bootstrapping {name}")
-        c_boot = np.array([scorer.value(cand, name, rows) for rows in idx])
+        c_boot = scorer.resampled(cand, name, idx, weights)
         res = MetricResult(name, scorer.value(cand, name), scorer.ci(c_boot))
         if base is not None and (base.proba is not None or not METRICS[name][1]):
-            b_boot = np.array([scorer.value(base, name, rows) for rows in idx])
+            b_boot = scorer.resampled(base, name, idx, weights)
             res.baseline = scorer.value(base, name)
             res.baseline_ci = scorer.ci(b_boot)
             res.diff = res.candidate - res.baseline
