@@ -59,6 +59,8 @@ class _SuiteState:
     result: Any = None
     error: str | None = None
     duration_s: float = 0.0
+    #: Its warm_up started something in the background: it runs after those that did not.
+    warming: bool = False
 
 
 @dataclass
@@ -173,7 +175,7 @@ class CertifySession:
             if state.error is None:
                 # optional: a suite meets the same problem in its run, where it is reported
                 with contextlib.suppress(Exception):
-                    state.suite.warm_up(state.ctx)
+                    state.warming = bool(state.suite.warm_up(state.ctx))
 
     def _load_model(self, spec: ModelSpec, role: str) -> Model:
         """Load a model; an in-process one answers from its own worker process unless the policy
@@ -232,7 +234,12 @@ class CertifySession:
 
     @property
     def planned(self) -> list[CheckSpec]:
-        return [spec for state in self.suites.values() for spec in state.checks]
+        """Every planned check in running order: the suites whose warm-up started something in
+        the background after the others (see :meth:`Suite.warm_up`), a suite that audits the
+        run (:attr:`Suite.audits_run`) last, each group in the policy's order."""
+        order = sorted(self.suites.values(),
+                       key=lambda state: (state.suite.audits_run, state.warming))
+        return [spec for state in order for spec in state.checks]
 
     def planned_ids(self) -> list[Planned]:
         builtin = [Planned(s.id, s.suite, s.required) for s in self.planned]

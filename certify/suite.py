@@ -140,6 +140,9 @@ class Suite(abc.ABC, Generic[S, R]):
     name: ClassVar[str]
     settings_model: ClassVar[type[SuiteSettings]] = SuiteSettings
     description: ClassVar[str] = ""
+    #: It audits what the other suites recorded and wrote (``ctx.recorded_evidence``, the run
+    #: folder): it runs after every other suite.
+    audits_run: ClassVar[bool] = False
 
     @abc.abstractmethod
     def checks(self, ctx: SuiteContext[S]) -> list[CheckSpec[R]]:
@@ -149,12 +152,15 @@ class Suite(abc.ABC, Generic[S, R]):
     def run(self, ctx: SuiteContext[S]) -> R:
         """Do the expensive work once; the result is passed to every check function."""
 
-    def warm_up(self, ctx: SuiteContext[S]) -> None:
+    def warm_up(self, ctx: SuiteContext[S]) -> bool | None:
         """Begin, in the background, slow preparations that change no result (optional):
         called once for every planned suite at the end of the session's set-up, before any
         suite runs, so that they overlap with the suites that run first (the load suite starts
-        the local Ray here). Must return at once; an exception is ignored (the suite meets the
-        same problem in :meth:`run`, where it is reported)."""
+        the local Ray here). Return True when something was started: such suites run after the
+        ones that started nothing (each group in the policy's order), so the preparation has
+        their time to finish. Must return at once; an exception is ignored (the suite meets
+        the same problem in :meth:`run`, where it is reported)."""
+        return None
 
     def report_data(self, ctx: SuiteContext[S], result: R) -> dict[str, Any]:
         """JSON-able data for the report's pictures (charts, tables). Optional."""

@@ -598,3 +598,31 @@ def test_demo_sabotage_brittle_is_rejected_by_the_adversarial_suite(tmp_path: Pa
     # ... and flipped by perturbations far below the policy's epsilon.
     assert ev["robust_accuracy"].metrics["candidate"] < 0.05
     assert ev["min_perturbation"].metrics["quantiles"]["p90"] < 0.1
+
+
+@pytest.mark.slow
+def test_suites_that_start_ray_ahead_run_after_the_others(tmp_path: Path, data: Any,
+                                                          models: dict[str, Any]) -> None:
+    """The adversarial suite on Ray starts the local Ray at set-up (Suite.warm_up returns True),
+    so it runs after the in-process suites, whatever the policy's order: Ray's start-up overlaps
+    with their work instead of the suite waiting for it. The report still groups by suite."""
+    path = make_project(tmp_path, candidate=models["robust_gbm"], baseline=models["baseline"],
+                        reference=data[0], evaluation=data[1],
+                        suites={"adversarial": settings(sample_size=12, shard_size=6,
+                                                        executor="ray", workers=1),
+                                "drift": {}, "quality": {"bootstrap": 20}})
+    session = CertifySession(load_policy(path), out_dir=tmp_path / "out")
+    session.setup()
+    assert list(session.suites) == ["quality", "adversarial", "drift"]  # the policy's order
+    assert [s.warming for s in session.suites.values()] == [False, True, False]
+    ran: list[str] = []
+    for spec in session.planned:
+        if spec.suite not in ran:
+            ran.append(spec.suite)
+    assert ran == ["quality", "drift", "adversarial"]
+    session.run_all()
+    suites_in_order = list(dict.fromkeys(e.suite for e in session.evidence.values()))
+    assert suites_in_order == ["quality", "drift", "adversarial"]
+    assert session.suites["adversarial"].result.executor == "ray"
+    report = session.build_report()
+    assert list(report.suites) == ["quality", "adversarial", "drift"]

@@ -109,6 +109,10 @@ def test_honest_demo_models_pass_with_the_defaults(tmp_path: Path, demo_data: An
     assert result.figures["candidate"].share[FEATURES.index("sex")] == 0.0
     assert session.evidence["explain::additivity"].metrics["candidate"] < 1e-6
     assert session.evidence["explain::additivity"].metrics["baseline"] < 1e-12
+    # the linear baseline's gaps are float rounding on every row: no "worst" row is named
+    errors = session.evidence["explain::additivity"].metrics["errors"]
+    assert errors["baseline"]["worst_row"] is None
+    assert isinstance(errors["candidate"]["worst_row"], int)  # float32 thresholds: ~1e-8
     assert session.evidence["explain::rank_agreement"].metrics["explainers"] == {
         "candidate": "tree", "baseline": "linear"}
     assert session.decide()[0].decision is Decision.CERTIFIED

@@ -170,11 +170,13 @@ class AdversarialSuite(Suite[AdversarialSettings, AdversarialResult]):
                                                 f"and threat model (margin {s.margin})"))
         return specs
 
-    def warm_up(self, ctx: SuiteContext[AdversarialSettings]) -> None:
+    def warm_up(self, ctx: SuiteContext[AdversarialSettings]) -> bool:
         """With ``executor = "ray"`` the local Ray starts in the background now (see
         :func:`certify.raycluster.prestart`), overlapping with the suites before this one."""
         if ctx.settings.executor == "ray":
             prestart()
+            return True
+        return False
 
     def run(self, ctx: SuiteContext[AdversarialSettings]) -> AdversarialResult:
         return engine.run(ctx, self.prepare(ctx))

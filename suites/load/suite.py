@@ -47,12 +47,14 @@ class LoadSuite(Suite[LoadSettings, LoadResult]):
                                 description="latencies clustered around 40 ms (TCP delayed ACK)"))
         return specs
 
-    def warm_up(self, ctx: SuiteContext[LoadSettings]) -> None:
+    def warm_up(self, ctx: SuiteContext[LoadSettings]) -> bool:
         """The local Ray (the generators' home) starts in the background now, so its start-up
         overlaps with the suites that run before this one. A cluster named by ``ray_address``
         or ``RAY_ADDRESS`` is checked and joined when the suite runs, as before."""
         if ctx.settings.ray_address is None:
             prestart()
+            return True
+        return False
 
     def run(self, ctx: SuiteContext[LoadSettings]) -> LoadResult:
         return engine.run(ctx)

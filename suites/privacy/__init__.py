@@ -9,9 +9,10 @@
 * ``privacy::undeclared_pii``: columns that look like personal data (emails, phone numbers,
   IBANs, card numbers, national identity numbers, dates of birth) but are not declared
   sensitive (:mod:`~certify.suites.privacy.pii`).
-* ``privacy::no_raw_sensitive_values``: planned last, it searches everything the run has written
-  when it is judged (the run folder, and the evidence recorded so far where the session offers
-  it as ``SuiteContext.recorded_evidence``) for identifying values of the sensitive columns and
+* ``privacy::no_raw_sensitive_values``: planned last, in the suite that runs last
+  (``audits_run``), it searches everything the run has written when it is judged (the run
+  folder, and the evidence recorded so far where the session offers it as
+  ``SuiteContext.recorded_evidence``) for identifying values of the sensitive columns and
   unkeyed hashes of them (:mod:`~certify.suites.privacy.scan`). The same search over the final
   report, page and statement is :meth:`PrivacySuite.scan_outputs` (the session's seam).
 
@@ -62,6 +63,7 @@ class PrivacySuite(Suite[PrivacySettings, PrivacyResult]):
     settings_model = PrivacySettings
     description = ("Membership-inference risk (ART), undeclared personal data, and a scan "
                    "proving that no raw sensitive value reached the run's outputs.")
+    audits_run = True  # no_raw_sensitive_values searches what the other suites wrote
 
     def checks(self, ctx: SuiteContext[PrivacySettings]) -> list[CheckSpec[PrivacyResult]]:
         s = ctx.settings
