@@ -287,6 +287,8 @@ def test_certified_page_explains_the_run(certified: Run) -> None:
     assert f">{worst} ▲ worst</text>" in html and f"{worst} (worst)" in text
     # Adversarial example rows with masked sensitive values, artifacts linked with sha256.
     assert "Example adversarial rows (candidate)" in text
+    # rows completed and rows attacked in columns of their own (not "100 / 72", read as a ratio)
+    assert "rows completed" in text and "of them attacked (correct before the attack)" in text
     income = [ln for ln in re.findall(r"income: [^;<]*", html)]
     assert income and all("masked:" in ln for ln in income)
     for record in r.evidence:
@@ -755,3 +757,24 @@ def test_reporters_never_lose_a_finished_run(certified: Run, tmp_path: Path,
     assert "template exploded" in capsys.readouterr().err
     assert "<h1>CERTIFIED</h1>" in page and "could not be rendered" in page
     assert "<script" not in page and "&lt;script&gt;" in page
+
+
+def test_unjudged_figures_say_whether_a_rule_decided(certified: Run) -> None:
+    """Figures without a threshold: an ``info`` record says they were recorded, not judged; a
+    check that passed or warned on a rule of its own (no comparison, e.g. load::delayed_ack)
+    never says "not judged"."""
+    raw = json.loads(certified.report.to_json())
+    info = next(e for e in raw["evidence"] if e["status"] == "info")
+    judged = next(e for e in raw["evidence"] if e["status"] == "passed")
+    judged["comparisons"] = []
+    judged["metrics"] = {"share_39_45_ms": 0.01}
+    html = render(Report.model_validate(raw), certified.result.run_dir)
+
+    def row(cid: str) -> str:
+        start = html.index(f'<code class="cid">{cid}</code>')
+        return html[start:html.index("</li>", start)]
+
+    assert "no threshold: recorded, not judged" in row(info["id"])
+    assert "not judged" not in row(judged["id"])
+    assert "decided by the check's own rule" in row(judged["id"])
+    assert "share_39_45_ms = 0.01" in row(judged["id"])

@@ -88,7 +88,7 @@ def _robust_panel(record: SuiteRecord[Any], data: dict[str, Any], eps: float | N
         table_rows.append([str(role), f"{a.get('attack', '?')} ({a.get('kind', '?')})",
                            fmt(m.get("clean_accuracy")), fmt(m.get("robust_accuracy")) + ci,
                            fmt(m.get("attack_success_rate")),
-                           f"{fmt(m.get('completed'))} / {fmt(m.get('attacked'))}"])
+                           fmt(m.get("completed")), fmt(m.get("attacked"))])
     items = [("epsilon", f"{fmt(eps)} (standard deviations per feature, norm {norm})"),
              ("sample", f"{fmt(data.get('sample_size'))} rows, seed {fmt(data.get('seed'))}")]
     feats = data.get("features")
@@ -101,8 +101,9 @@ def _robust_panel(record: SuiteRecord[Any], data: dict[str, Any], eps: float | N
     return Panel(
         "Robust accuracy", chart=chart,
         table=Table(["model", "attack", "clean accuracy", f"robust accuracy [{interval}]",
-                     "attack success rate", "rows completed / attacked"], table_rows,
-                    numeric=frozenset({2, 3, 4})) if table_rows else None,
+                     "attack success rate", "rows completed",
+                     "of them attacked (correct before the attack)"], table_rows,
+                    numeric=frozenset({2, 3, 4, 5, 6})) if table_rows else None,
         items=items,
         note="Robust accuracy: share of the completed rows still classified correctly under "
              "attack. The interval is over those rows; candidate and baseline are attacked on "

@@ -225,7 +225,10 @@ def delayed_ack(result: LoadResult, s: LoadSettings) -> Outcome:
     probe_text = f"; probe: last byte {gap:.2f} ms after the first" if gap is not None else ""
     return Outcome(status=Status.PASSED, metrics=metrics, details={"probe": probe},
                    reason=f"no delayed-ACK signature ({share:.1%} of latencies within "
-                          f"39-45 ms, {around:.1%} beside it{probe_text})")
+                          f"39-45 ms, {around:.1%} beside it{probe_text}; it warns at "
+                          f"{s.delayed_ack_share:.0%} or more within 39-45 ms and "
+                          f"{DELAYED_ACK_PEAK:g}x the share beside it, or a probe gap of "
+                          f"{DELAYED_ACK_GAP_MS:g} ms or more)")
 
 
 def _metrics(run: ProfileRun) -> dict[str, Any]:
