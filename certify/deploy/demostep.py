@@ -11,7 +11,7 @@ import copy
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from certify.attest.verify import Keyring
 from certify.deploy import operations
@@ -19,6 +19,9 @@ from certify.deploy.errors import DeployError
 from certify.deploy.plan import load_plan
 from certify.deploy.rollout import deploy
 from certify.policy import load_policy
+
+if TYPE_CHECKING:
+    from certify.deploy.targets.raylocal import ClusterInfo
 
 #: The demo's plan: pii may be processed on-prem and in one cloud region.
 DEMO_PLAN: dict[str, Any] = {
@@ -124,37 +127,36 @@ class Prestart:
     def join(self) -> None:
         self._thread.join()
 
+    def _running(self) -> list[ClusterInfo]:
+        """The plan's embedded clusters that are running (their saved cluster info)."""
+        from certify.deploy.targets.raylocal import load_info, running
+
+        try:
+            plan = load_plan(self.plan_path)
+        except DeployError:
+            return []
+        infos = [load_info(plan.state, name) for name in plan.ray_targets()]
+        return [info for info in infos if info is not None and info.embedded and running(info)]
+
     def address(self) -> str | None:
         """The address of the first embedded cluster, once started (waits for the start under
         way), with this process set to talk to it; None when it did not start. The demo's
         certification joins it (:func:`certify.raycluster.join_cluster`): one Ray start on two
         cores instead of two at once."""
-        from certify.deploy.targets.raylocal import driver_env, load_info, running
+        from certify.deploy.targets.raylocal import driver_env
 
         self._cluster.wait()
         if self.error is not None:
             return None
-        try:
-            plan = load_plan(self.plan_path)
-        except DeployError:
-            return None
-        for name in plan.ray_targets():
-            info = load_info(plan.state, name)
-            if info is not None and info.embedded and running(info):
-                driver_env()
-                return info.address
+        for info in self._running()[:1]:
+            driver_env()
+            return info.address
         return None
 
     def discard(self) -> None:
         """No deploy after all (not certified): stop what was started."""
-        from certify.deploy.targets.raylocal import load_info, running, stop_embedded
+        from certify.deploy.targets.raylocal import stop_embedded
 
         self.join()
-        try:
-            plan = load_plan(self.plan_path)
-        except DeployError:
-            return
-        for name in plan.ray_targets():
-            info = load_info(plan.state, name)
-            if info is not None and info.embedded and running(info):
-                stop_embedded(info)
+        for info in self._running():
+            stop_embedded(info)
