@@ -34,19 +34,23 @@ def _plural(n: int, noun: str) -> str:
     return f"{n} {noun}es" if noun.endswith("s") else f"{n} {noun}s"
 
 
-def relation(d: Deciding) -> str:
-    """``must be at most 5%`` for ``d``."""
-    return f"must be {_RELATION[(d.direction, d.strict)]} {figure(d.threshold, d.percent)}"
+def relation(d: Deciding, warns: bool = False) -> str:
+    """``must be at most 5%`` for ``d``; ``should be at most 5% (...)`` where the threshold is
+    only a warning level (the check never fails on it)."""
+    limit = f"{_RELATION[(d.direction, d.strict)]} {figure(d.threshold, d.percent)}"
+    return f"should be {limit} (a warning level: past it the check warns, never fails)" \
+        if warns else f"must be {limit}"
 
 
-def sentence(d: Deciding) -> str:
-    """The deciding figure, its threshold, and the items past it, as one or two sentences."""
+def sentence(d: Deciding, warns: bool = False) -> str:
+    """The deciding figure, its threshold (``warns``: a warning level only), and the items
+    past it, as one or two sentences."""
     text = f"{d.label} is {figure(d.value, d.percent)}"
     if d.where:
         text += f" {d.where}"
     if d.note:
         text += f" ({d.note})"
-    text = text[0].upper() + text[1:] + f"; it {relation(d)}."
+    text = text[0].upper() + text[1:] + f"; it {relation(d, warns)}."
     if not d.over or (d.n_over == 1 and d.where == f"{d.where.split(' ')[0]} {d.over[0][0]}"):
         return text
     items = ", ".join(f"{name} ({value})" if value else name for name, value in d.over[:5])
