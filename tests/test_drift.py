@@ -91,6 +91,9 @@ def test_unshifted_data_passes_and_the_baseline_is_written(tmp_path: Path, refer
             "drift::candidate_vs_baseline[scores]", "drift::candidate_vs_baseline[labels]"} <= set(got)
     summary = session.evidence["drift::features"]
     assert summary.metrics["drifted"] == [] and summary.metrics["features"] == 9
+    assert summary.status is Status.PASSED  # and the rule it was decided by, in its reason
+    assert "-corrected p >= 0.01 on each" in summary.reason
+    assert "worst status of the per-feature checks" in summary.reason
     assert summary.artifacts and summary.artifacts[0].path == f"{DRIFT_BASELINE}/{MANIFEST}"
     result = session.finish()
     assert result.verdict.decision.value == "CERTIFIED", result.verdict.reasons

@@ -104,8 +104,10 @@ def features_outcome(report: DriftReport) -> Outcome:
         reason = f"no drift at {params.p_value.fail:g}; {len(warned)} of {len(outcomes)} " \
                  "features warn: " + ", ".join(warned)
     else:
-        reason = f"no drift in {len(outcomes)} features ({params.correction}, min p_adj " \
-                 f"{_fmt_p(metrics['min_p_adjusted'])})"
+        reason = f"no drift in {len(outcomes)} features ({params.correction}-corrected " \
+                 f"p >= {params.p_value.fail:g} on each, min p_adj " \
+                 f"{_fmt_p(metrics['min_p_adjusted'])}); this check takes the worst status " \
+                 "of the per-feature checks"
     artifacts = [report.manifest_artifact] if report.manifest_artifact else []
     return Outcome(status=status, reason=reason, metrics=metrics, artifacts=artifacts,
                    details={"features": {n: o.status.value for n, o in outcomes.items()},
