@@ -721,6 +721,9 @@ def test_load_pictures_from_the_load_suites_own_report_data(certified: Run) -> N
     assert failures.index("HTTP 500") < failures.index("ConnectionResetError")
     assert "Throughput over time: steady" in section and "Failures over time: steady" in section
     assert "3000 = sum of workers 3000" in section
+    # the run's figures under names people read, not field names
+    assert "stopped by" in section and "elapsed (s)" in section
+    assert not re.search(r">(stopped_by|elapsed_s|error_rate|server_cpu_pct)<", section)
 
 
 @pytest.mark.slow

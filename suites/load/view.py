@@ -38,9 +38,15 @@ from certify.view import (
 _PCT_KEYS = ("latency_ms", "percentiles_ms", "percentiles", "latency")
 _TS_KEYS = ("series", "timeseries", "time_series", "per_second")
 _T_KEYS = ("t", "time_s", "second", "seconds")
-_SUMMARY_KEYS = ("requests", "failures", "error_rate", "throughput_rps", "rps", "elapsed_s",
-                 "stopped_by", "offered", "unsent", "server_cpu_pct", "server_died",
-                 "generator_saturated", "generator_error", "duration_s", "users", "rate", "mode")
+#: Summary fields of a profile run, in order, with the label people read.
+_SUMMARY_KEYS = {"requests": "requests", "failures": "failures", "error_rate": "error rate",
+                 "throughput_rps": "throughput (requests/s)", "rps": "requests/s",
+                 "elapsed_s": "elapsed (s)", "stopped_by": "stopped by",
+                 "offered": "requests offered", "unsent": "requests not sent",
+                 "server_cpu_pct": "server CPU (% of one core)", "server_died": "server died",
+                 "generator_saturated": "generator saturated",
+                 "generator_error": "generator error", "duration_s": "duration (s)",
+                 "users": "users", "rate": "rate (requests/s)", "mode": "loop"}
 #: SLO lines further than this factor above the highest latency drawn are named, not drawn
 #: (they would flatten every curve against the axis).
 SLO_REACH = 3.0
@@ -133,7 +139,7 @@ def panels(record: SuiteRecord[Any]) -> list[Panel]:
 
 def _summary(prof: dict[str, Any]) -> list[tuple[str, Any]]:
     items: list[tuple[str, Any]] = [
-        (k, clip(prof.get(k), 200)) for k in _SUMMARY_KEYS
+        (label, clip(prof.get(k), 200)) for k, label in _SUMMARY_KEYS.items()
         if prof.get(k) is not None and not isinstance(prof.get(k), dict | list)]
     rounds, runs = finite(prof.get("rounds")), finite(prof.get("runs"))
     if rounds:
