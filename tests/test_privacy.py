@@ -85,6 +85,8 @@ def test_honest_models_pass_with_defaults(tmp_path: Path, ref: pd.DataFrame) -> 
     assert set(m.metrics["attacks"]) == {"rule_based", "black_box"}
     # The assumption is on record, and no comparison without the baseline's training data.
     assert "assumed" in m.reason and "data.reference" in m.details["assumption"]
+    # the TPR quoted is the highest over the attacks (not necessarily the strongest one's)
+    assert "highest TPR at 0.01 FPR over the attacks" in m.reason
     assert m.metrics["baseline_advantage"] is None
     assert "not declared" in m.details["baseline"]
     assert session.decide()[0].decision is Decision.CERTIFIED

@@ -103,8 +103,8 @@ def membership_advantage(result: PrivacyResult, settings: MembershipSettings) ->
     status = worst([x.status for x in comparisons])
     subject = (f"strongest attack {c.strongest}: advantage {_f(c.advantage)} "
                f"[{_f(c.advantage_ci[0])}, {_f(c.advantage_ci[1])}] "
-               f"(AUC {_f(c.attacks[c.strongest].auc)}), TPR at {_f(mr.low_fpr)} FPR "
-               f"{_f(c.tpr)} [{_f(c.tpr_ci[0])}, {_f(c.tpr_ci[1])}]")
+               f"(AUC {_f(c.attacks[c.strongest].auc)}); highest TPR at {_f(mr.low_fpr)} FPR "
+               f"over the attacks {_f(c.tpr)} [{_f(c.tpr_ci[0])}, {_f(c.tpr_ci[1])}]")
     if mr.baseline is not None and mr.diff is not None and mr.diff_ci is not None:
         subject += (f"; vs baseline {_f(mr.baseline.advantage)}: difference {_f(mr.diff)} "
                     f"[{_f(mr.diff_ci[0])}, {_f(mr.diff_ci[1])}]")
