@@ -885,3 +885,33 @@ def test_a_version_1_baseline_is_still_read_and_its_hashes_never_shown(tmp_path:
                         + [r.distribution for r in report.features.values()])
     assert not leaked_hashes(dumped, hashes)
     assert "nonbinary" not in dumped and "oops-1" not in dumped
+
+
+def test_a_chance_difference_between_two_samples_does_not_fail_by_default(tmp_path: Path) -> None:
+    """Two samples of one population (the zoo's imbalanced member, seed 13) whose home_ownership
+    shares differ by chance by a few points (total variation 0.043, chi-squared p 0.0005, below
+    the Bonferroni fail level): significant, but under the default min_effect of 0.05 it passes
+    with a note saying so. The same column shifted for real (the demo's drift sabotage moves
+    shares by 0.37) still fails."""
+    from certify.data import infer_schema
+    from certify.suites.drift.settings import DriftSettings
+    from tests.zoo import _imbalanced
+
+    ref, ev = _imbalanced(13, False)
+    settings_ = DriftSettings()
+    assert settings_.min_effect == 0.05
+    baseline = fit_baseline(ref, infer_schema(ref, target=TARGET), sensitive=[], seed=3,
+                            options=settings_.fit_options(), params=settings_.params(),
+                            harness_version="test")
+    baseline.save(tmp_path / "bl")
+    loaded = load_baseline(tmp_path / "bl")
+    report, outcomes = _check(loaded, ev)
+    chance = outcomes["chi2[home_ownership]"]
+    assert report.features["home_ownership"].p_adjusted < 0.01  # significant ...
+    assert report.features["home_ownership"].effect < 0.05  # ... and small
+    assert chance.status is Status.PASSED and "not counted" in chance.reason
+    shifted = ev.copy()
+    flip = shifted.index[: int(0.4 * len(shifted))]
+    shifted.loc[flip, "home_ownership"] = "rent"
+    _, outcomes = _check(loaded, shifted)
+    assert outcomes["chi2[home_ownership]"].status is Status.FAILED

@@ -21,10 +21,12 @@ class DriftSettings(SuiteSettings):
         default="bonferroni", description="Multiple-testing correction across the feature tests "
                                           "(and across the prediction tests).")
     min_effect: float = Field(
-        default=0.0, ge=0, le=1,
+        default=0.05, ge=0, le=1,
         description="A significant test whose effect (KS distance, or total-variation distance "
-                    "of the category shares) is below this passes: on very large data tiny, "
-                    "harmless shifts are significant.")
+                    "of the category shares) is below this passes, its note saying so: on large "
+                    "data tiny, harmless shifts are significant, and two samples of one "
+                    "population differ by a few points by chance (0.05: 5 points of share; 0 "
+                    "counts every significant test).")
     prediction_min_effect: float = Field(
         default=0.1, ge=0, le=1,
         description="min_effect of the prediction tests (the candidate's scores and labels, "
