@@ -8,8 +8,9 @@
   overrides declared, models trained to honour them). Each must be CERTIFIED with nothing
   failed, errored or skipped.
 * Sabotage matrix: every demo sabotage that the certification must reject, with every demo
-  suite on: the *set* of failed checks must be the sabotage's own check (plus, where the demo's
-  policy declares it, a second check that names the same fault) and nothing else.
+  suite on: the sabotage's own check must fail, and every other failed check must be one that
+  ``ALSO`` names as seeing the same fault (errored checks only where ``ERRORED_OK`` says the
+  model cannot be judged further).
 
 Prints one line per run (verdict, seconds, the checks that did not pass) and a JSON summary;
 exits 1 when any run breaks its expectation. Nothing is written into the source tree.
@@ -28,12 +29,36 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-#: Checks besides the sabotage's own that may fail with it because they see the same fault:
-#: the demo's policy says the output must not depend on sex (shortcut); a forest that memorises
-#: its training rows (the reference) scores them far more confidently than new rows, which the
-#: prediction drift test sees (leaky: KS 0.20 on the scores, where honest models stay under its
-#: prediction_min_effect of 0.1).
-ALSO = {"shortcut": {"edge_cases::invariant[sex]"}, "leaky": {"drift::prediction[scores]"}}
+#: Checks besides the sabotage's own that may fail with it because they see the same fault
+#: (measured with every demo suite on; each entry says why it is the same fault):
+#: - shortcut: the demo's policy says the output must not depend on sex;
+#: - leaky: a forest that memorises its training rows (the reference) scores them far more
+#:   confidently than new rows, which the prediction drift test sees (KS 0.20 on the scores,
+#:   where honest models stay under its prediction_min_effect of 0.1);
+#: - batch: a model whose answer depends on the other rows of its batch is attacked in batches
+#:   (its robust accuracy drops against the baseline's) and its SHAP values do not add up to its
+#:   own one-row outputs;
+#: - brittle: the flips that make its robust accuracy regress are its attack success rate;
+#: - drift: deepchecks' drift checks see the same new 'purpose' category;
+#: - nondeterministic: SHAP values of a model that answers differently each call do not add up;
+#: - worse: a worse model is worse on every quality metric and on deepchecks' comparison, and
+#:   the sabotage's logistic pipeline cannot take a missing value at all (a second, real fault
+#:   of that model: the demo's policy asks for predictions on missing values).
+ALSO = {"shortcut": {"edge_cases::invariant[sex]"}, "leaky": {"drift::prediction[scores]"},
+        "batch": {"adversarial::regression", "explain::additivity"},
+        "brittle": {"adversarial::attack_success_rate"},
+        "drift": {"drift::features", "validation::feature_drift",
+                  "validation::multivariate_drift", "validation::new_category_train_test"},
+        "nondeterministic": {"explain::additivity"},
+        "worse": {"quality::accuracy", "quality::f1", "quality::log_loss",
+                  "quality::worst_slice[home_ownership]", "validation::vs_baseline[accuracy]",
+                  "validation::vs_baseline[roc_auc]", "edge_cases::no_crash"}}
+#: Sabotages whose model cannot be judged further once its fault is found: the checks that
+#: would need it are errored, each with that reason (a hung model is not called again; the
+#: adversarial suite's probe and the invariance checks stop on a model that answers the same
+#: row differently twice). Any other errored check breaks the expectation.
+ERRORED_OK = {"hang": ("edge_cases::", "explain::", "privacy::", "validation::"),
+              "nondeterministic": ("adversarial::", "edge_cases::")}
 
 
 def zoo(seeds: list[int], strict: bool, members: list[str] | None, root: Path) -> list[dict[str, Any]]:
@@ -91,8 +116,9 @@ def sabotages(kinds: list[str] | None, root: Path) -> list[dict[str, Any]]:
         failed = {e["id"] for e in report["evidence"] if e["status"] == "failed"}
         errored = {e["id"] for e in report["evidence"] if e["status"] == "errored"}
         allowed = {sabotage.expect_reason} | ALSO.get(kind, set())
+        stray = {e for e in errored if not e.startswith(ERRORED_OK.get(kind, ("\0",)))}
         ok = (report["verdict"]["decision"] == "REJECTED" and sabotage.expect_reason in failed
-              and failed <= allowed and not errored)
+              and failed <= allowed and not stray)
         rows.append({"sabotage": kind, "decision": report["verdict"]["decision"],
                      "failed": sorted(failed), "errored": sorted(errored), "ok": ok,
                      "seconds": round(time.perf_counter() - start, 1)})
