@@ -7,7 +7,8 @@ implementation) and adds what only a deploy can check.
    CERTIFIED, policy digest, required suites, waivers, expiry.
 2. The drift baseline next to the certificate, when the certificate names one, is the certified
    one (its manifest digest): it is registered beside the model.
-3. Against the registry: a certificate issued before the one behind the current champion is a
+3. Against the registry: a certificate issued before the one behind the current champion (or in
+   the same second: ``issuedAt`` has whole seconds, so which is newer cannot be told) is a
    *downgrade*; the champion's own certificate again is a *replay* (going back is
    ``certify deploy rollback --to``).
 
@@ -113,9 +114,11 @@ def check_order(verified: VerifiedCertificate, champion: VersionRecord | None) -
                       f"this certificate is the one behind the current champion (version "
                       f"{champion.version}): nothing to deploy")
     issued = champion.issued_at
-    if issued is not None and verified.predicate.issued_at < issued:
+    # issuedAt has whole seconds (RFC 3339): a different certificate of the same second cannot
+    # be told newer, so it is refused as well (certify again to deploy it)
+    if issued is not None and verified.predicate.issued_at <= issued:
         raise Refused(Reason.DOWNGRADE,
-                      f"certificate issued {rfc3339(verified.predicate.issued_at)}, before the one "
+                      f"certificate issued {rfc3339(verified.predicate.issued_at)}, not after the one "
                       f"behind the champion (version {champion.version}, issued "
                       f"{rfc3339(issued)}): a downgrade; going back is `certify deploy rollback "
                       f"--to VERSION`")
