@@ -148,10 +148,11 @@ class Prestart:
         self._cluster.wait()
         if self.error is not None:
             return None
-        for info in self._running()[:1]:
-            driver_env()
-            return info.address
-        return None
+        running = self._running()
+        if not running:
+            return None
+        driver_env()
+        return running[0].address
 
     def discard(self) -> None:
         """No deploy after all (not certified): stop what was started."""

@@ -149,11 +149,12 @@ class _Scorer:
         proba = sc.proba[rows] if sc.proba is not None else None
         return metric_value(name, self.y[rows], sc.pred[rows], proba, sc.classes, self.positive)
 
-    def resampled(self, sc: ModelScores, name: str, idx: np.ndarray,
-                  weights: np.ndarray) -> np.ndarray:
-        """``name`` on each resample: the rows of ``idx``, whose counts are ``weights``."""
+    def resampled(self, sc: ModelScores, name: str, idx: np.ndarray, weights: np.ndarray,
+                  full: float) -> np.ndarray:
+        """``name`` on each resample: the rows of ``idx``, whose counts are ``weights``
+        (``full``: its value on all rows)."""
         fast = resampled(name, weights, self.y, sc.pred, sc.proba, sc.classes, self.positive,
-                         self.value(sc, name))
+                         full)
         if fast is not None:
             return fast
         return np.array([self.value(sc, name, rows) for rows in idx])
@@ -175,11 +176,12 @@ def _metrics(ctx: SuiteContext[QualitySettings], names: list[str], scorer: _Scor
     results: dict[str, MetricResult] = {}
     for name in names:
         ctx.progress(f"quality: bootstrapping {name}")
-        c_boot = scorer.resampled(cand, name, idx, weights)
-        res = MetricResult(name, scorer.value(cand, name), scorer.ci(c_boot))
+        full = scorer.value(cand, name)
+        c_boot = scorer.resampled(cand, name, idx, weights, full)
+        res = MetricResult(name, full, scorer.ci(c_boot))
         if base is not None and (base.proba is not None or not METRICS[name][1]):
-            b_boot = scorer.resampled(base, name, idx, weights)
             res.baseline = scorer.value(base, name)
+            b_boot = scorer.resampled(base, name, idx, weights, res.baseline)
             res.baseline_ci = scorer.ci(b_boot)
             res.diff = res.candidate - res.baseline
             res.diff_ci = scorer.ci(c_boot - b_boot)

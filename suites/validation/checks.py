@@ -138,8 +138,10 @@ def deepchecks_condition(result: ValidationResult, p: PlannedCheck, condition: s
     if cond.deciding_error:
         details["deciding_error"] = cond.deciding_error
     if decidings:
-        ordered = sorted(zip(decidings, warn_only, strict=True), key=lambda dw: not dw[0].breached())
-        reason = " ".join(sentence(d, w and d.bound is not None) for d, w in ordered)
+        # a comparison with a warn level is a warning-only threshold (see ``comparison``)
+        ordered = sorted(zip(decidings, comparisons, strict=True),
+                         key=lambda dc: not dc[0].breached())
+        reason = " ".join(sentence(d, c.warn is not None) for d, c in ordered)
     else:
         reason = plain(f"{cond.name}: {cond.details}" if cond.details else cond.name) + "."
     if status is Status.WARNED and cond.category in ("WARN", "FAIL") and not correction:
