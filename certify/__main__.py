@@ -1,5 +1,3 @@
-import sys
+from certify.cli import entry
 
-from certify.cli import main
-
-sys.exit(main())
+entry()
