@@ -50,4 +50,4 @@ def test_entry_points(wheel: zipfile.ZipFile) -> None:
     ep = next(n for n in wheel.namelist() if n.endswith("entry_points.txt"))
     text = wheel.read(ep).decode()
     assert "[pytest11]\ncertify = certify.plugins.pytest_certify" in text
-    assert "[console_scripts]\ncertify = certify.cli:entry" in text
+    assert "[console_scripts]\ncertify = certify.cli:main" in text
