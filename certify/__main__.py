@@ -1,3 +1,5 @@
-from certify.cli import entry
+import sys
 
-entry()
+from certify.cli import main
+
+sys.exit(main())

@@ -7,12 +7,10 @@ One module per command, each with ``HELP``, ``add_arguments(parser)`` and
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
 import os
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
 
 from certify import __version__
 from certify.errors import CertifyError, ExitCode
@@ -60,32 +58,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"certify {args.command}: internal error (set CERTIFY_DEBUG=1 for details): "
               f"{traceback.format_exc().strip().splitlines()[-1]}", file=sys.stderr)
         return int(ExitCode.USAGE)
-
-
-def entry() -> None:
-    """The ``certify`` program (``python -m certify`` too): :func:`main`, then :func:`leave`."""
-    leave(main())
-
-
-def leave(code: int) -> NoReturn:
-    """End the process as the interpreter would, less its final teardown.
-
-    Everything the interpreter does at exit that anyone relies on runs here, in its order: the
-    non-daemon threads are waited for, then the exit handlers (Ray's shutdown, temporary
-    folders, multiprocessing's children, logging), then the streams are flushed. What is
-    skipped is the teardown of every module and object after that: on a ``certify run`` of the
-    whole-run benchmark it took 1.2 s (measured: the main thread busy in C, no Python frame,
-    after the last handler), for nothing a later reader can see; every output is written and
-    published before :func:`main` returns. In-process callers (tests) call :func:`main`.
-    """
-    import atexit
-    import threading
-
-    wait_threads = getattr(threading, "_shutdown", None)  # what Py_Finalize calls first
-    if wait_threads is not None:
-        wait_threads()
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing more to say
-            stream.flush()
-    os._exit(code)
