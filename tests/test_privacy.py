@@ -491,6 +491,50 @@ def test_arrays_and_coarse_drift_edges(tmp_path: Path, ref: pd.DataFrame) -> Non
     assert ("drift-baseline/manifest.json", "features[0].edges[0]") in found
 
 
+def test_bookkeeping_numbers_that_equal_a_value_are_not_leaks(tmp_path: Path) -> None:
+    """A process id, a port or a count that happens to equal a sensitive value is not a leak
+    (an honest demo run was once rejected for a Locust pid equal to a whole-number income); the
+    value written as data still is."""
+    from certify.suites.privacy.scan import SensitiveIndex, scan_outputs
+
+    rng = np.random.default_rng(7)
+    frame = pd.DataFrame({"income": np.round(rng.lognormal(10.6, 0.45, 2000), 2),
+                          "salary": rng.integers(20_000, 90_000, 2000)})
+    frame.loc[0, "income"] = 39875.0  # a whole number in a column of cents
+    salary = int(frame.loc[1, "salary"])
+    index = SensitiveIndex.build([frame], ["income", "salary"])
+    assert index.columns["income"].decimals == 2 and index.columns["salary"].decimals == 0
+
+    def scan(name: str, text: str) -> set[tuple[str, str]]:
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / ("out.json" if text.startswith("{") else "out.md")).write_text(text)
+        return {(f.field, f.column) for f in scan_outputs([folder], index, root=folder)}
+
+    # The whole-number income as an integer (pid, count, port in a URL, a line of text) is not
+    # income at its precision; the salary's value under a bookkeeping key is not data either.
+    ok = {"generators": [{"locust_pid": salary, "requests": 39875,
+                          "url": f"http://127.0.0.1:{salary}/"}],
+          "actor_pids": [salary], "hypothesis_seed": salary, "port": salary}
+    assert scan("ok", json.dumps(ok)) == set()
+    assert scan("ok-text", f"served on http://localhost:{salary}/predict; 39875 requests\n") \
+        == set()
+    # The same numbers written as data are found: the income as a float, the salary as an
+    # integer under any other key, or in a line of text.
+    bad = {"rows": [{"income": 39875.0, "salary": salary}], "requests": salary}
+    assert scan("bad", json.dumps(bad)) == {("rows[0].income", "income"),
+                                            ("rows[0].salary", "salary"),
+                                            ("requests", "salary")}
+    assert scan("bad-text", f"income 39875.00, salary {salary}\n") == {
+        ("line 1", "income"), ("line 1", "salary")}
+    # Integer arrays cannot be the column of cents; float arrays can.
+    (tmp_path / "arrays").mkdir()
+    np.save(tmp_path / "arrays" / "ints.npy", np.full(50, 39875, dtype=np.int64))
+    np.save(tmp_path / "arrays" / "floats.npy", np.full(50, 39875.0))
+    found = {f.file for f in scan_outputs([tmp_path / "arrays"], index, root=tmp_path / "arrays")}
+    assert found == {"floats.npy"}
+
+
 # -- undeclared personal data --------------------------------------------------------------------
 
 def _personal(n: int, seed: int) -> pd.DataFrame:

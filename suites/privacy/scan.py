@@ -14,6 +14,16 @@ for them:
   most two significant digits (``40000``, ``0.35``, an age of ``74``) are coarse by
   construction and never searched: bin edges and rounded quantiles look exactly like them, and
   they collide with counts and percentages everywhere;
+* a number written as an integer (a JSON integer, a ``.npy`` array of integers, or digits with
+  no decimal point or exponent in text) matches only a column whose values are whole numbers:
+  it does not show a column's decimals, and whole numbers are what a run's own bookkeeping
+  writes (process ids, ports, counts). An income of ``39875.00`` written as the float
+  ``39875.0`` is found; the port ``39875`` is not. (Before this rule, a Locust process id that
+  happened to equal a whole-number income rejected an honest demo run.);
+* operational fields are not searched for numbers: an integer under a key that names a process
+  id, a port or a seed (``pid``, ``actor_pid``, ``port``, ``seed``, ``hypothesis_seed``, their
+  plurals), and the host and port of a URL in text (``http://127.0.0.1:39875/``). Words and
+  hashes in them still are;
 * text values match as whole words, case-insensitively (``John Smith`` in
   ``"applicant john smith, 41"``, not in ``"johnsmithson"``); shorter than
   ``min_text_length`` letters and digits, they are not searched;
@@ -58,6 +68,10 @@ MAX_FINDINGS = 50
 NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?![\w]|\.\d)")
 WORD = re.compile(r"\w+")
 HEX = re.compile(r"(?<![0-9a-fA-F])[0-9a-fA-F]{12,}(?![0-9a-fA-F])")
+#: A JSON key whose integers are the run's bookkeeping (module doc), never data.
+OPERATIONAL_KEY = re.compile(r"(?:^|_)(?:pid|port|seed)s?$", re.IGNORECASE)
+#: The scheme, host and port of a URL in text (its numbers are not searched).
+URL_AUTHORITY = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s/\"'<>]*")
 DRIFT_MANIFEST = "drift-baseline/manifest.json"
 
 
@@ -205,11 +219,15 @@ class SensitiveIndex:
         return sum(c.searched for c in self.columns.values())
 
     # -- matching -------------------------------------------------------------------------------
-    def number(self, value: float) -> str | None:
-        """The column whose identifying value ``value`` is (at that column's precision)."""
+    def number(self, value: float, integral: bool = False) -> str | None:
+        """The column whose identifying value ``value`` is (at that column's precision).
+        ``integral``: ``value`` was written as an integer, so only columns of whole numbers
+        can be it (module doc)."""
         if not math.isfinite(value):
             return None
         for d, table in self.numbers.items():
+            if integral and d > 0:
+                continue
             rounded = round(value, d)
             if rounded in table and abs(value - rounded) <= max(10.0 ** -(d + 4),
                                                                   1e-12 * abs(rounded)):
@@ -220,9 +238,11 @@ class SensitiveIndex:
         """``(column, kind)`` of every identifying value in ``text``."""
         hits: list[tuple[str, str]] = []
         if self.numbers:
-            for m in NUMBER.finditer(text):
+            for m in NUMBER.finditer(URL_AUTHORITY.sub(" ", text)):
+                token = m.group()
                 try:
-                    col = self.number(float(m.group()))
+                    col = self.number(float(token), integral=token.isdigit()
+                                      or token[1:].isdigit())
                 except ValueError:
                     continue
                 if col is not None:
@@ -285,7 +305,9 @@ class _Scan:
         elif isinstance(value, bool) or value is None:
             return
         elif isinstance(value, int | float):
-            column = self.index.number(float(value))
+            if isinstance(value, int) and _operational(shown):
+                return
+            column = self.index.number(float(value), integral=isinstance(value, int))
             hits = [(column, "raw value")] if column is not None else []
             if isinstance(value, int):
                 hits += self.index.text(str(value))
@@ -304,13 +326,21 @@ class _Scan:
         if array.dtype.kind not in "fiu" or array.size == 0:
             return
         hits: dict[str, int] = {}
+        integral = array.dtype.kind in "iu"
         for v in np.unique(array.ravel()).tolist():
-            col = self.index.number(float(v))
+            col = self.index.number(float(v), integral=integral)
             if col is not None:
                 hits[col] = hits.get(col, 0) + int(np.count_nonzero(array == v))
         for col, n in hits.items():
             if n >= ARRAY_SHARE * array.size:
                 self.add(file, f"array ({n} of {array.size} elements)", col, "raw value")
+
+
+def _operational(path: tuple[Any, ...]) -> bool:
+    """Whether the innermost key of ``path`` (a list's items: the list's key) names the run's
+    bookkeeping (:data:`OPERATIONAL_KEY`)."""
+    key = next((p for p in reversed(path) if isinstance(p, str)), None)
+    return key is not None and OPERATIONAL_KEY.search(key) is not None
 
 
 def _path(path: tuple[Any, ...]) -> str:
