@@ -3,6 +3,8 @@ os._exit, memory, a hang in C code) is one clear error, never the end of the run
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -185,3 +187,50 @@ def test_a_model_that_hangs_in_c_code_fails_the_deadline_and_the_run_ends(
     assert result.verdict.decision.value == "REJECTED"
     deadline = evidence["edge_cases::deadline"]
     assert deadline["status"] == "failed" and "3 s" in deadline["reason"], deadline["reason"]
+
+
+SCRIPT = """
+import sys
+from pathlib import Path
+import joblib
+from certify.demo import FEATURES, SEED, TARGET, candidate_model, make_credit_data
+from certify.models import load_model
+from certify.models.isolated import Limits, isolate
+from certify.policy import ModelSpec
+
+base = Path(sys.argv[1])
+data = make_credit_data(300, SEED)
+joblib.dump(candidate_model().fit(data[FEATURES], data[TARGET]), base / "m.joblib")
+spec = ModelSpec(path="m.joblib", allow_pickle=True)
+model = isolate(load_model(spec, base, "candidate"), spec, base, "candidate", Limits(4096, 60))
+print(len(model.predict(data[FEATURES].head(5))), flush=True)
+# no close(): the exit handler ends the worker, the fork server and the resource tracker
+"""
+
+
+def test_a_run_that_exits_leaves_no_helper_process_behind(tmp_path: Path) -> None:
+    """The fork server, its resource tracker and an unclosed worker end with the run, waited
+    for: none is left in the run's session once it has exited (they used to outlive it)."""
+    import subprocess
+    import sys
+
+    import psutil
+
+    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, str(tmp_path)],
+                            stdout=subprocess.PIPE, text=True, start_new_session=True)
+    seen: set[int] = set()
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        for p in psutil.process_iter(["pid"]):
+            with contextlib.suppress(psutil.Error):
+                if os.getsid(p.pid) == proc.pid and p.pid != proc.pid:
+                    seen.add(p.pid)
+        time.sleep(0.05)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and out.strip() == "5"
+    assert len(seen) >= 2  # the fork server and the worker (and the tracker) did run
+    left = []
+    for pid in seen:
+        with contextlib.suppress(psutil.Error):
+            left.append(f"{pid} {psutil.Process(pid).status()}")
+    assert left == []

@@ -16,10 +16,16 @@ report errored checks naming it instead of running against a restarted model. A 
 Python exceptions come back as exceptions of the same builtin type (``KeyError``, ``ValueError``
 ...), whose class names along the model's exception hierarchy are kept (``remote_mro``), so
 rejection rules that name exception classes keep working.
+
+Workers are forked by multiprocessing's fork server, which starts a resource tracker. At the
+interpreter's exit (:func:`_stop_helpers`) the run ends the workers still open, then both
+helpers, and waits for them: left to themselves they notice the run's end only after it has
+exited, and outlive it as orphans in its process group.
 """
 
 from __future__ import annotations
 
+import atexit
 import builtins
 import contextlib
 import functools
@@ -140,7 +146,26 @@ PRELOAD = ["certify.models.worker", "certify.models.sklearn", "numpy", "pandas",
 def _context() -> multiprocessing.context.ForkServerContext:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(PRELOAD)
+    # Registered after multiprocessing's own exit handler, so it runs before that one.
+    atexit.register(_stop_helpers)
     return context
+
+
+#: The isolated models whose worker may still run (for :func:`_stop_helpers`).
+_OPEN: weakref.WeakSet[IsolatedModel] = weakref.WeakSet()
+
+
+def _stop_helpers() -> None:
+    """At exit: end the open workers, then the fork server and the resource tracker, waiting
+    for each (see the module doc)."""
+    from multiprocessing import forkserver, resource_tracker
+
+    for model in list(_OPEN):
+        model.close()
+    with contextlib.suppress(OSError, ChildProcessError):
+        forkserver._forkserver._stop()  # type: ignore[attr-defined]
+    with contextlib.suppress(OSError, ChildProcessError, AttributeError):
+        resource_tracker._resource_tracker._stop()  # type: ignore[attr-defined]
 
 
 _START_LOCK = threading.Lock()
@@ -248,6 +273,7 @@ class IsolatedModel(Model):
         self._worker: _Worker | None = _Worker(inner, spec, base_dir, role, threads)
         # A model dropped without close() (a session thrown away) does not leave its worker.
         self._finalizer = weakref.finalize(self, self._worker.close)
+        _OPEN.add(self)
         self._has_proba_inner = inner.predict_proba is not None
         super().__init__(name=inner.name, digest=inner.digest, source=inner.source,
                          format=inner.format, task=inner.task, classes=inner.classes,
