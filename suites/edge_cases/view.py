@@ -82,7 +82,8 @@ def _column_cells(values: list[Any], bands: list[Any] | None) -> list[str]:
 
 
 def input_table(value: Any) -> Table | None:
-    """A counterexample's input as a small table (rows x columns, capped, with a note)."""
+    """A counterexample's input as a small table (a line per column, a table column per row;
+    both capped, with a note)."""
     if not isinstance(value, dict):
         return None
     rows = dicts(value.get("rows"))
@@ -114,9 +115,10 @@ def input_table(value: Any) -> Table | None:
                     "its keyed pseudonym, never as the value")
     text = "; ".join(note) + ("; the whole input is in the counterexample file" if note else "")
     caption = "Minimal input (sensitive columns masked)"
-    return Table(["row", *shown_cols],
-                 [[str(i), *[cells[c][i] for c in shown_cols]] for i in range(len(shown_rows))],
-                 caption=caption, note=text)
+    # One line per column, one table column per row: an input has many columns and few rows,
+    # and a row of ten columns side by side had to break short words ("fema|le") to fit.
+    return Table(["column", *(f"row {i}" for i in range(len(shown_rows)))],
+                 [[c, *cells[c]] for c in shown_cols], caption=caption, note=text)
 
 
 def _seed(c: dict[str, Any]) -> str:
