@@ -26,6 +26,7 @@ import dataclasses
 import datetime as dt
 import functools
 import json
+import re
 import shlex
 import sys
 from collections.abc import Mapping
@@ -329,7 +330,49 @@ def _env() -> Any:
     )
     env.filters["fmt"] = fmt
     env.filters["code_spans"] = code_spans
+    env.filters["wrap_points"] = wrap_points
     return env
+
+
+#: Where an identifier, a path or a ``key=value`` may break across lines: after ``/``, ``_``,
+#: ``:``/``::``, ``=``, ``[`` and a ``.`` before a letter, and between a lower-case letter and an
+#: upper-case one (``artifacts/adversarial/|examples.json``, ``adversarial::|robust_|accuracy``,
+#: ``Hist|Gradient|Boosting|Classifier``, ``income=|masked:|636d53970992``).
+_WRAP_AT = re.compile(r"(?<=[^\s/_:=\[.])(?:/|_|::|:|=|\[|\.(?=[A-Za-z]))(?=[^\s\]])"
+                      r"|(?<=[a-z])(?=[A-Z][a-z])")
+#: A run of this many characters with no break at all (a digest) gets one every this often.
+_WRAP_RUN = 16
+_LONG_RUN = re.compile(r"[^\s/_:=\[.]{" + str(_WRAP_RUN + 1) + ",}")
+
+
+def wrap_points(text: Any) -> Markup:
+    """``text`` escaped, with a line-break opportunity (``<wbr>``) at each separator of an
+    identifier, a path or a ``key=value`` (:data:`_WRAP_AT`), and every :data:`_WRAP_RUN`
+    characters of a longer unbroken run. Table cells keep their words whole
+    (``overflow-wrap: break-word``) and still fit the page: no cell needs more than about
+    :data:`_WRAP_RUN` characters of width, and a narrow cell breaks ``employment_|years``, not
+    ``employment_ye|ars``."""
+    out = Markup("")
+    last = 0
+    text = str(text)
+    for m in _WRAP_AT.finditer(text):
+        out += _chunked(text[last:m.end()]) + Markup("<wbr>")
+        last = m.end()
+    return out + _chunked(text[last:])
+
+
+def _chunked(text: str) -> Markup:
+    from markupsafe import escape
+
+    out = Markup("")
+    last = 0
+    for m in _LONG_RUN.finditer(text):
+        run = m.group()
+        out += escape(text[last:m.start()])
+        out += Markup("<wbr>").join(escape(run[i:i + _WRAP_RUN])
+                                    for i in range(0, len(run), _WRAP_RUN))
+        last = m.end()
+    return out + escape(text[last:])
 
 
 def code_spans(text: str) -> Markup:

@@ -610,6 +610,12 @@ def test_input_table_shows_a_small_perturbation_and_bands_not_values() -> None:
     assert table.rows == [["age", "60", "60.0004"],
                           ["income", "masked:0123456789ab (p40–p50)",
                            "masked:ba9876543210 (p90–p100)"]]
+    assert table.row_flags == ["", ""]  # both lines differ: nothing stands out to mark
+    one = input_table({"columns": ["age", "late_payments", "purpose"],
+                       "rows": [{"age": 46, "late_payments": 0, "purpose": "car"},
+                                {"age": 46, "late_payments": 3, "purpose": "car"}]})
+    assert one is not None and one.row_flags == ["", "flag", ""]
+    assert "the rows differ in late_payments (marked)" in one.note
     import pandas as pd
 
     bands = Bands(pd.Series(range(1, 101)))

@@ -31,7 +31,12 @@ from typing import Any
 
 import pytest
 
-from tests.test_html import Run, certified, rejected  # noqa: F401 - shared session fixtures
+from tests.test_html import (  # noqa: F401 - shared session fixtures
+    Run,
+    certified,
+    data_suites,
+    rejected,
+)
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 TIMEOUT_S = 60.0
@@ -294,6 +299,21 @@ _LAYOUT_PROBE = r"""
     if (el.scrollWidth > el.clientWidth + 1 && el.clientWidth > 0)
       out.push(["content wider than its box", name(el), el.scrollWidth, el.clientWidth]);
   }
+  // A short word (2-12 letters) in a table cell is never split over two lines ("fema|le").
+  for (const cellEl of document.body.querySelectorAll("td, th")) {
+    if (cellEl.closest("details:not([open])")) continue;
+    const walker = document.createTreeWalker(cellEl, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      for (const m of node.data.matchAll(/(?<![A-Za-z0-9])[A-Za-z]{2,12}(?![A-Za-z0-9])/g)) {
+        const range = document.createRange();
+        range.setStart(node, m.index);
+        range.setEnd(node, m.index + m[0].length);
+        const rects = [...range.getClientRects()].filter(b => b.width > 0);
+        if (rects.length > 1 && rects[rects.length - 1].top - rects[0].top > 2)
+          out.push(["word broken over two lines", name(cellEl), m[0], cellEl.textContent.slice(0, 60)]);
+      }
+    }
+  }
   const reasons = document.querySelectorAll(".reason, .reasons li");
   for (const el of reasons) {
     const r = el.getBoundingClientRect();
@@ -317,12 +337,14 @@ def _layout(browser: Browser, *, width: int, print_media: bool = False) -> dict[
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("which", ["certified", "rejected"])
-def test_layout_holds_at_any_width_and_in_print(browser: Browser, certified: Run,  # noqa: F811
-                                                rejected: Run, which: str) -> None:  # noqa: F811
+@pytest.mark.parametrize("which", ["certified", "rejected", "data-suites"])
+def test_layout_holds_at_any_width_and_in_print(browser: Browser, request: pytest.FixtureRequest,
+                                                which: str) -> None:
     """Rendered by Chromium at 1280 px, 800 px and as printed on A4 (718 px of text width), the
-    page has no element wider than its container and every reason shows whole."""
-    run = certified if which == "certified" else rejected
+    page has no element wider than its container, no short word in a table broken over two
+    lines, and every reason shows whole. ``data-suites``: drift and edge cases, REJECTED, with
+    the counterexample inputs (ten columns)."""
+    run: Run = request.getfixturevalue(which.replace("-", "_"))
     page = run.result.html_path
     assert page is not None
     browser.open(page.resolve().as_uri(), scripts=True)  # the probe runs; the page has no script
@@ -338,13 +360,14 @@ def test_layout_holds_at_any_width_and_in_print(browser: Browser, certified: Run
 @pytest.mark.slow
 def test_the_layout_probe_sees_overflow_and_clipping(browser: Browser, rejected: Run,  # noqa: F811
                                                      tmp_path: Path) -> None:
-    """Control for the test above: a table wider than the page, an unbreakable token and a
-    clipped reason are each found."""
+    """Control for the test above: a table wider than the page, an unbreakable token, a
+    clipped reason and a short word broken in a narrow cell are each found."""
     token = "x" * 400
     html = rejected.html.replace("</main>", (
         f'<table style="width:2000px"><tr><td>{token}</td></tr></table>'
         f'<div style="width:300px;white-space:nowrap">{token}</div>'
         '<p class="reason" style="height:10px;overflow:hidden">a reason<br>on three<br>lines</p>'
+        '<table style="width:40px"><tr><td style="min-width:0;overflow-wrap:anywhere">female</td></tr></table>'
         "</main>"))
     control = tmp_path / "control.html"
     control.write_text(html, encoding="utf-8")
@@ -352,4 +375,4 @@ def test_the_layout_probe_sees_overflow_and_clipping(browser: Browser, rejected:
     layout = _layout(browser, width=800)
     kinds = {problem[0] for problem in layout["problems"]}
     assert {"page scrolls sideways", "content wider than its box",
-            "reason clipped or squeezed"} <= kinds, layout
+            "reason clipped or squeezed", "word broken over two lines"} <= kinds, layout

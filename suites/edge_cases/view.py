@@ -108,8 +108,10 @@ def input_table(value: Any) -> Table | None:
         note.append(f"{len(columns) - len(shown_cols)} more columns: "
                     + clip(", ".join(columns[len(shown_cols):]), 200))
     differ = [c for c in shown_cols if len(shown_rows) > 1 and len(set(cells[c])) > 1]
-    if differ and len(differ) <= len(shown_cols) // 2:
-        note.append("the rows differ in " + clip(", ".join(differ), 200))
+    few = bool(differ) and len(differ) <= len(shown_cols) // 2
+    if few:
+        note.append("the rows differ in " + clip(", ".join(differ), 200)
+                    + " (marked)")
     if bands:
         note.append("a sensitive number is shown as its decile band in the reference data and "
                     "its keyed pseudonym, never as the value")
@@ -118,7 +120,8 @@ def input_table(value: Any) -> Table | None:
     # One line per column, one table column per row: an input has many columns and few rows,
     # and a row of ten columns side by side had to break short words ("fema|le") to fit.
     return Table(["column", *(f"row {i}" for i in range(len(shown_rows)))],
-                 [[c, *cells[c]] for c in shown_cols], caption=caption, note=text)
+                 [[c, *cells[c]] for c in shown_cols], caption=caption, note=text,
+                 row_flags=["flag" if few and c in differ else "" for c in shown_cols])
 
 
 def _seed(c: dict[str, Any]) -> str:
