@@ -185,6 +185,86 @@ def _regression_pair(ref: pd.DataFrame, strict: bool) -> tuple[Any, Any]:
             linear(columns, regression=True).fit(ref[columns], ref[TARGET]))
 
 
+@dataclasses.dataclass
+class TorchNet:
+    """A PyTorch module over the numeric columns (``columns``), as a user ships it: exported with
+    ``torch.export`` to ``.pt2`` (:meth:`save`), classes in output order."""
+
+    module: Any
+    columns: list[str]
+    classes: list[Any]
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
+        import torch
+
+        with torch.no_grad():
+            logits = self.module(torch.from_numpy(X[self.columns].to_numpy(np.float32)))
+        return np.asarray(torch.softmax(logits, dim=1).numpy(), dtype=float)
+
+    def save(self, path: Path) -> dict[str, Any]:
+        """Write the exported program; the policy's model entry for it."""
+        import torch
+
+        example = torch.zeros((4, len(self.columns)), dtype=torch.float32)
+        program = torch.export.export(self.module, (example,),
+                                      dynamic_shapes=({0: torch.export.Dim.DYNAMIC},))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.export.save(program, str(path))
+        return {"path": f"models/{path.name}", "classes": self.classes,
+                "options": {"features": self.columns}}
+
+
+def _torch_net(ref: pd.DataFrame, seed: int, *, hidden: int, monotonic: bool) -> TorchNet:
+    """Standardisation (reference mean and deviation) and mean imputation of a missing value
+    inside the module; an MLP (``hidden`` units) or a logistic layer (0). With ``monotonic`` the
+    MONOTONIC columns bypass the MLP and enter the positive class's logit with positive weights
+    only, the usual way a network is made monotone in a few inputs."""
+    import torch
+
+    columns = [c for c in features(ref) if c in NUMERIC or c == "region"]
+    values = ref[columns].to_numpy(np.float32)
+    mean = np.nanmean(values, axis=0)
+    std = np.nanstd(values, axis=0) + 1e-6
+    mono = [columns.index(c) for c in MONOTONIC if monotonic and c in columns]
+    rest = [i for i in range(len(columns)) if i not in mono]
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("mean", torch.tensor(mean))
+            self.register_buffer("std", torch.tensor(std))
+            self.register_buffer("rest", torch.tensor(rest, dtype=torch.long))
+            self.register_buffer("mono", torch.tensor(mono, dtype=torch.long))
+            self.body = (torch.nn.Sequential(torch.nn.Linear(len(rest), hidden), torch.nn.ReLU(),
+                                             torch.nn.Linear(hidden, 2)) if hidden
+                         else torch.nn.Linear(len(rest), 2))
+            self.mono_w = torch.nn.Parameter(torch.zeros(len(mono)))
+
+        def forward(self, x: Any) -> Any:
+            z = torch.nan_to_num((x - self.mean) / self.std, nan=0.0, posinf=1e6, neginf=-1e6)
+            out = self.body(z.index_select(1, self.rest))
+            push = (z.index_select(1, self.mono) * torch.nn.functional.softplus(self.mono_w)).sum(1)
+            return out + torch.stack([-0.5 * push, 0.5 * push], dim=1)
+
+    torch.manual_seed(seed)
+    net = Net()
+    opt = torch.optim.Adam(net.parameters(), lr=0.01, weight_decay=1e-4)
+    xs = torch.from_numpy(values)
+    ys = torch.from_numpy(ref[TARGET].to_numpy().astype(np.int64))
+    for _ in range(250):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(xs), ys).backward()
+        opt.step()
+    net.eval()
+    return TorchNet(net, columns, [0, 1])
+
+
+def _torch_pair(ref: pd.DataFrame, strict: bool) -> tuple[Any, Any]:
+    seed = int(ref["age"].sum()) % 10_000  # the data's seed is not passed: any fixed function
+    return (_torch_net(ref, seed, hidden=32, monotonic=strict),
+            _torch_net(ref, seed, hidden=0, monotonic=strict))
+
+
 ZOO: dict[str, Member] = {m.name: m for m in [
     Member("wrapper-by-name", "classification", _credit_data,
            _pair(lambda cols, strict: ByName(boosted(cols, monotonic=strict), cols),
@@ -200,6 +280,7 @@ ZOO: dict[str, Member] = {m.name: m for m in [
     Member("http-served", "classification", _credit_data,
            _pair(lambda cols, strict: boosted(cols, monotonic=strict), lambda cols: linear(cols)),
            served=True),
+    Member("torch-mlp", "classification", _credit_data, _torch_pair, needs="torch"),
 ]}
 
 
@@ -258,8 +339,10 @@ def project(member: Member, root: Path, seed: int, *, strict: bool = False) -> I
     policy: dict[str, Any] = {
         "seed": seed, "task": member.task, "sensitive_columns": ["income"],
         "protected_attributes": ["sex"],
-        "baseline": {"path": "models/baseline.skops",
-                     "trusted_types": save_model(baseline, root / "models" / "baseline.skops")},
+        "baseline": (baseline.save(root / "models" / "baseline.pt2")
+                     if isinstance(baseline, TorchNet) else
+                     {"path": "models/baseline.skops",
+                      "trusted_types": save_model(baseline, root / "models" / "baseline.skops")}),
         "data": {"reference": "data/reference.csv", "evaluation": "data/evaluation.csv",
                  "target": TARGET, **({"columns": extra["data_columns"]} if strict else {})},
         "suites": suites,
@@ -273,6 +356,8 @@ def project(member: Member, root: Path, seed: int, *, strict: bool = False) -> I
             classes = [c.item() if hasattr(c, "item") else c for c in candidate.classes_]
             policy["candidate"] = {"url": server.url, "classes": classes,
                                    "options": {"features": columns, "task": member.task}}
+        elif isinstance(candidate, TorchNet):
+            policy["candidate"] = candidate.save(root / "models" / "candidate.pt2")
         else:
             policy["candidate"] = {"path": "models/candidate.skops", "trusted_types": save_model(
                 candidate, root / "models" / "candidate.skops")}

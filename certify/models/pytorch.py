@@ -33,10 +33,22 @@ OUTPUTS = ("logits", "probabilities", "values")
 
 
 class TorchModel(Model):
-    def __init__(self, module: Any, *, output: str, **kwargs: Any) -> None:
+    """``module`` loaded from ``data`` (the file's bytes; ``exported``: a ``.pt2`` program, else
+    TorchScript). Pickled as those bytes, loaded again the same way on the other side (neither an
+    exported program's module nor a TorchScript module pickles): how the load suite hands the
+    very model it certified to its server processes."""
+
+    def __init__(self, module: Any, *, output: str, data: bytes, exported: bool,
+                 **kwargs: Any) -> None:
         self.estimator = module
         self.output = output
+        self._data = data
+        self._exported = exported
+        self._kwargs = kwargs
         super().__init__(**kwargs)
+
+    def __reduce__(self) -> Any:
+        return (_rebuild, (self._data, self._exported, self.output, self._kwargs))
 
     def _has_proba(self) -> bool:
         return self.task == "classification"
@@ -89,22 +101,35 @@ def _fixed_mode() -> Any:
     return FixedMode
 
 
+def _module(data: bytes, exported: bool) -> Any:
+    """The module of an exported program's or a TorchScript file's bytes."""
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit: still supported
+        if exported:
+            return _fixed_mode()(torch.export.load(io.BytesIO(data)).module())
+        module = torch.jit.load(io.BytesIO(data), map_location="cpu")
+        module.eval()
+        return module
+
+
+def _rebuild(data: bytes, exported: bool, output: str, kwargs: dict[str, Any]) -> TorchModel:
+    """The other side of :meth:`TorchModel.__reduce__`."""
+    return TorchModel(_module(data, exported), output=output, data=data, exported=exported,
+                      **kwargs)
+
+
 def load_torch(spec: Any, base_dir: Path, role: str) -> TorchModel:
     try:
-        import torch
+        import torch  # noqa: F401 - present, or the way to get it
     except ImportError:
         raise ConfigError(f"{role}.format: 'torch' needs PyTorch: "
                           "pip install 'pytest-certify[torch]'") from None
     path, data = _read(spec, base_dir, role)
     exported = path.suffix.lower() == ".pt2"
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit: still supported
-            if exported:
-                module = _fixed_mode()(torch.export.load(io.BytesIO(data)).module())
-            else:
-                module = torch.jit.load(io.BytesIO(data), map_location="cpu")
-                module.eval()
+        module = _module(data, exported)
     except Exception as exc:  # noqa: BLE001 - a corrupt file, or a pickled checkpoint
         kind = "an exported program (.pt2)" if exported else "a TorchScript file"
         raise ModelError(f"{role}.path: {path} is not {kind} ({type(exc).__name__}); save the "
@@ -119,8 +144,8 @@ def load_torch(spec: Any, base_dir: Path, role: str) -> TorchModel:
                           "order of its outputs")
     features = spec.options.get("features")
     return TorchModel(
-        module, output="values" if task == "regression" else output,
-        name=spec.display_name(), digest=sha256_digest(data), source=str(path),
+        module, output="values" if task == "regression" else output, data=data,
+        exported=exported, name=spec.display_name(), digest=sha256_digest(data), source=str(path),
         format=spec.format, task=task,
         classes=list(spec.classes) if task == "classification" else None,
         features=[str(f) for f in features] if features else None,
