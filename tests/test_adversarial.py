@@ -626,3 +626,70 @@ def test_suites_that_start_ray_ahead_run_after_the_others(tmp_path: Path, data: 
     assert session.suites["adversarial"].result.executor == "ray"
     report = session.build_report()
     assert list(report.suites) == ["quality", "adversarial", "drift"]
+
+
+def _attack(role: str, robust: list[bool]) -> Any:
+    """A completed attack on len(robust) rows, all classified correctly, robust where True."""
+    from certify.suites.adversarial.results import ModelAttack
+
+    n = len(robust)
+    attack = ModelAttack.blank(n, 1, 2, "ok", role=role, attack="hopskipjump", kind="black-box",
+                               reason="", fast=False, classes=[0, 1],
+                               true_idx=np.zeros(n, dtype=int), grid=[0.1], epsilon=0.1,
+                               max_queries=100, max_seconds=10.0)
+    attack.clean_idx[:] = 0
+    attack.flipped[:, 0] = ~np.asarray(robust)
+    return attack
+
+
+@pytest.mark.parametrize(("cand_robust", "base_robust", "status"), [
+    (73, 78, Status.PASSED),   # -0.05 exactly: within the margin (no float artefact)
+    (70, 78, Status.WARNED),   # -0.08, but the interval reaches back across -0.05
+    (40, 78, Status.FAILED),   # -0.38: the whole interval is beyond the margin
+    (78, 78, Status.PASSED),
+])
+def test_regression_fails_only_on_a_regression_beyond_doubt(cand_robust: int, base_robust: int,
+                                                            status: Status) -> None:
+    """adversarial::regression on the paired interval of the difference (100 rows)."""
+    from certify.suites.adversarial import checks
+    from certify.suites.adversarial.results import AdversarialResult
+    from certify.suites.adversarial.settings import AdversarialSettings
+
+    rng = np.random.default_rng(5)
+    base = np.arange(100) < base_robust
+    cand = base.copy()
+    if cand_robust < base_robust:  # rows the baseline resists and the candidate does not
+        cand[rng.choice(np.flatnonzero(base), base_robust - cand_robust, replace=False)] = False
+    models = {"candidate": _attack("candidate", list(cand)),
+              "baseline": _attack("baseline", list(base))}
+    result = AdversarialResult.__new__(AdversarialResult)
+    result.__dict__.update(epsilon=0.1, norm="inf", grid=[0.1], seed=3, sample_size=100,
+                           models=models, columns=["a", "b"], executor="inprocess", workers=1,
+                           shards=1)
+    out = checks.regression(result, AdversarialSettings())
+    assert out.status is status, out.reason
+    assert out.metrics["paired_rows"] == 100
+    assert out.metrics["diff"] == round((cand_robust - base_robust) / 100, 12)
+    lo, hi = out.metrics["diff_ci"]
+    assert lo <= out.metrics["diff"] <= hi
+    if status is Status.WARNED:
+        assert "inconclusive" in out.reason and "sample_size" in out.reason
+
+
+@pytest.mark.parametrize("form", ["export", "torchscript"])
+def test_a_torch_model_pickles_as_its_bytes(tmp_path: Path, form: str) -> None:
+    """The load suite hands the certified model to its server processes as a pickle: a torch
+    model travels as its file's bytes and answers the same on the other side."""
+    import pickle
+
+    torch = pytest.importorskip("torch")
+    from certify.models import load_model
+
+    path, _ = _torch_project(tmp_path, torch, form)
+    spec = load_policy(path).candidate
+    model = load_model(spec, path.parent, "candidate")
+    again = pickle.loads(pickle.dumps(model))
+    X = pd.DataFrame(np.random.default_rng(0).normal(size=(20, 4)), columns=["x0", "x1", "x2", "x3"])
+    assert again.digest == model.digest
+    assert model.predict_proba is not None and again.predict_proba is not None
+    assert np.array_equal(again.predict_proba(X), model.predict_proba(X))

@@ -10,9 +10,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from certify.evidence import Artifact, Direction, Outcome, Status, Threshold, compare
+import numpy as np
+
+from certify.evidence import (
+    Artifact,
+    Direction,
+    Outcome,
+    Status,
+    Threshold,
+    compare,
+)
 from certify.jsonsafe import finite
-from certify.suites.adversarial.results import INTERVAL, AdversarialResult
+from certify.suites.adversarial.results import INTERVAL, AdversarialResult, ModelAttack
 from certify.suites.adversarial.settings import AdversarialSettings
 
 
@@ -123,17 +132,69 @@ def min_perturbation(result: AdversarialResult, s: AdversarialSettings) -> Outco
                    reason=f"{subject} (measured, not judged: no threshold set)")
 
 
+#: Paired resamples of the rows for the interval of ``regression``'s difference.
+RESAMPLES = 2000
+#: Its confidence.
+CONFIDENCE = 0.95
+
+
+def paired_diff(c: ModelAttack, b: ModelAttack, seed: int
+                ) -> tuple[float, tuple[float, float], int] | None:
+    """Candidate minus baseline robust accuracy on the rows both attacks completed (the same
+    sample rows), with its paired bootstrap interval (:data:`CONFIDENCE`, :data:`RESAMPLES`,
+    seeded): ``(diff, (low, high), rows)``, or None without such rows. Values are rounded to 12
+    decimals: a difference of 5 rows in 100 is -0.05, not -0.05000000000000004."""
+    both = c.completed_mask & b.completed_mask
+    robust_c = (c.correct & ~c.flipped[:, c.policy_k])[both].astype(float)
+    robust_b = (b.correct & ~b.flipped[:, b.policy_k])[both].astype(float)
+    n = len(robust_c)
+    if n == 0:
+        return None
+    d = robust_c - robust_b
+    means = d[np.random.default_rng(seed).integers(0, n, size=(RESAMPLES, n))].mean(axis=1)
+    tail = (1 - CONFIDENCE) / 2
+    lo, hi = np.quantile(means, [tail, 1 - tail])
+    return round(float(d.mean()), 12), (round(float(lo), 12), round(float(hi), 12)), n
+
+
 def regression(result: AdversarialResult, s: AdversarialSettings) -> Outcome:
+    """The candidate's robust accuracy against the baseline's, on the paired interval of the
+    difference (:func:`paired_diff`): failed when the whole interval is beyond ``margin`` (a
+    regression beyond doubt); passed when the difference itself is within it; warned as
+    inconclusive when the difference is past the margin but its interval reaches back across.
+
+    A rule for evidence of harm rather than of non-inferiority (the quality suite's): attacks are
+    costly, so the sample is small by design (100 rows: an interval of about ±0.07), and a
+    non-inferiority rule would warn on nearly every honest model; a point estimate alone flipped
+    on a row or two (an honest torch model was rejected at -0.05 against a margin of 0.05)."""
     c, b = result.candidate, result.models["baseline"]
-    diff = c.robust_accuracy - b.robust_accuracy
     metrics = {**_base_metrics(result), "candidate": c.robust_accuracy,
-               "baseline": b.robust_accuracy, "diff": diff, "margin": s.margin,
+               "baseline": b.robust_accuracy, "diff": None, "diff_ci": None, "paired_rows": 0,
+               "confidence": CONFIDENCE, "margin": s.margin,
                "candidate_attack": c.attack, "baseline_attack": b.attack,
                "same_attack": c.attack == b.attack}
     incomplete = _incomplete(result, ("candidate", "baseline"), metrics)
     if incomplete is not None:
         return incomplete
-    return Outcome.from_comparisons(
-        [compare("robust_accuracy_diff", diff, Threshold(fail=-s.margin), Direction.MIN)],
-        subject=f"robust accuracy {c.robust_accuracy:.4f} vs baseline {b.robust_accuracy:.4f} "
-                f"({c.attack} / {b.attack})", metrics=metrics)
+    paired = paired_diff(c, b, result.seed)
+    subject = (f"robust accuracy {c.robust_accuracy:.4f} vs baseline {b.robust_accuracy:.4f} "
+               f"({c.attack} / {b.attack})")
+    if paired is None:
+        return Outcome(status=Status.ERRORED, metrics=metrics,
+                       reason=f"{subject}: no row was attacked to the end on both models")
+    diff, (lo, hi), n = paired
+    metrics.update(diff=diff, diff_ci=[lo, hi], paired_rows=n)
+    subject += (f", difference {diff:+.4f} ({CONFIDENCE:.0%} interval [{lo:+.4f}, {hi:+.4f}] "
+                f"over {n} paired rows)")
+    level = Threshold(fail=-s.margin)
+    upper = compare("robust_accuracy_diff_upper_ci", hi, level, Direction.MIN)
+    if upper.status is Status.FAILED:
+        return Outcome.from_comparisons([upper], subject=subject, metrics=metrics)
+    point = compare("robust_accuracy_diff", diff, level, Direction.MIN)
+    if point.status is Status.PASSED:
+        return Outcome.from_comparisons([point], subject=subject, metrics=metrics)
+    warned = point.model_copy(update={"status": Status.WARNED, "warn": -s.margin})
+    return Outcome(status=Status.WARNED, metrics=metrics, comparisons=[warned],
+                   reason=f"{subject}: inconclusive: the difference is past {-s.margin:g}, but "
+                          "its interval reaches back across it (not a failure); a larger "
+                          "sample_size would decide it")

@@ -25,7 +25,9 @@ def numeric(values: np.ndarray) -> np.ndarray | None:
 
 
 def max_diff(a: np.ndarray | None, b: np.ndarray | None) -> float:
-    """Largest absolute difference; NaN equals NaN; labels differ by inf."""
+    """Largest difference, absolute for values within ±1 (probabilities) and relative to the
+    larger magnitude beyond (a regression's values: float32 carries ~7 digits of 5000 as well as
+    of 0.5); NaN equals NaN; labels differ by inf."""
     if a is None and b is None:
         return 0.0
     if a is None or b is None or np.shape(a) != np.shape(b):
@@ -39,7 +41,8 @@ def max_diff(a: np.ndarray | None, b: np.ndarray | None) -> float:
         return 0.0 if same else math.inf
     both_nan = np.isnan(fa) & np.isnan(fb)
     with np.errstate(invalid="ignore"):
-        diff = np.where(both_nan, 0.0, np.abs(fa - fb))
+        scale = np.maximum(1.0, np.maximum(np.abs(fa), np.abs(fb)))
+        diff = np.where(both_nan, 0.0, np.abs(fa - fb) / scale)
     diff = np.where(np.isnan(diff), math.inf, diff)
     return float(diff.max())
 
