@@ -51,7 +51,9 @@ class AdversarialSettings(SuiteSettings):
                     "supports it, else the baseline's own auto choice.")
     margin: float = Field(
         default=0.05, ge=0,
-        description="Candidate robust accuracy may trail the baseline's by at most this.")
+        description="Candidate robust accuracy may trail the baseline's by at most this "
+                    "(adversarial::regression fails when the whole paired 95% interval of the "
+                    "difference is beyond it, warns when only the estimate is).")
     thresholds: dict[str, Threshold] = Field(
         default_factory=dict,
         description="Absolute thresholds: clean_accuracy, robust_accuracy, attack_success_rate, "
