@@ -206,26 +206,18 @@ class Browser:
                 os.close(fd)
 
 
-@contextlib.contextmanager
-def chromium(what: str) -> Iterator[Browser]:
-    """A headless Chromium with a temporary profile; without Chromium the test skips, saying
-    that ``what`` did not run."""
+@pytest.fixture()
+def browser() -> Iterator[Browser]:
     binary = chromium_binary()
     if binary is None:
         pytest.skip("Chromium is not installed (Debian: apt-get install chromium; .ci/run does "
-                    f"this): {what} did not run")
+                    "this): the real-browser check of the HTML report did not run")
     with tempfile.TemporaryDirectory(prefix="certify-chromium-") as tmp:
         b = Browser(binary, Path(tmp))
         try:
             yield b
         finally:
             b.close()
-
-
-@pytest.fixture()
-def browser() -> Iterator[Browser]:
-    with chromium("the real-browser check of the HTML report") as b:
-        yield b
 
 
 @pytest.mark.slow
@@ -344,16 +336,6 @@ def _layout(browser: Browser, *, width: int, print_media: bool = False) -> dict[
     return result
 
 
-def assert_layout_holds(browser: Browser, page: Path) -> None:
-    """``page`` at 1280 px, 800 px and as printed on A4 (718 px of text width): the layout probe
-    finds reasons and no problem."""
-    browser.open(page.resolve().as_uri(), scripts=True)  # the probe runs; the page has no script
-    for width, print_media in ((1280, False), (800, False), (718, True)):
-        layout = _layout(browser, width=width, print_media=print_media)
-        assert layout["reasons"] > 0
-        assert layout["count"] == 0, (width, print_media, layout["problems"])
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("which", ["certified", "rejected", "data-suites"])
 def test_layout_holds_at_any_width_and_in_print(browser: Browser, request: pytest.FixtureRequest,
@@ -365,7 +347,11 @@ def test_layout_holds_at_any_width_and_in_print(browser: Browser, request: pytes
     run: Run = request.getfixturevalue(which.replace("-", "_"))
     page = run.result.html_path
     assert page is not None
-    assert_layout_holds(browser, page)
+    browser.open(page.resolve().as_uri(), scripts=True)  # the probe runs; the page has no script
+    for width, print_media in ((1280, False), (800, False), (718, True)):
+        layout = _layout(browser, width=width, print_media=print_media)
+        assert layout["reasons"] > 0
+        assert layout["count"] == 0, (width, print_media, layout["problems"])
     browser.send("Emulation.setEmulatedMedia", {"media": "screen"})
     ARTIFACTS.mkdir(exist_ok=True)
     browser.pdf(ARTIFACTS / f"report-{which}-print.pdf")
